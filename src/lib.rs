@@ -1,0 +1,4 @@
+//! herd: an application server herd.
+#![forbid(unsafe_code)]
+
+pub mod places;
