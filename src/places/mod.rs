@@ -47,3 +47,24 @@ pub fn failure(status: &str, message: impl Into<String>) -> Value {
         "error_message": message.into(),
     })
 }
+
+/// Why a places provider could not be built from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum PlacesError {
+    /// The provider is not available in this build.
+    #[error("places.provider: {0}")]
+    Unavailable(String),
+}
+
+/// Builds the provider the config asks for.
+///
+/// # Errors
+/// [`PlacesError`] when it cannot be built (a missing key is caught earlier, by the config).
+pub fn from_config(
+    config: &crate::config::PlacesConfig,
+) -> Result<std::sync::Arc<dyn PlacesProvider>, PlacesError> {
+    Err(PlacesError::Unavailable(format!(
+        "{:?} is not built in yet",
+        config.provider
+    )))
+}
