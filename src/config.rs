@@ -334,18 +334,19 @@ impl Config {
             ));
         }
 
-        let fsync =
-            match raw.storage.fsync.as_deref().unwrap_or("batch") {
-                "always" => FsyncPolicy::Always,
-                "batch" => FsyncPolicy::Batch,
-                "never" => FsyncPolicy::Never,
-                other => return Err(err(
+        let fsync = match raw.storage.fsync.as_deref().unwrap_or("batch") {
+            "always" => FsyncPolicy::Always,
+            "batch" => FsyncPolicy::Batch,
+            "never" => FsyncPolicy::Never,
+            other => {
+                return Err(err(
                     "storage.fsync",
                     format!(
                         "unknown policy \"{other}\" (expected \"always\", \"batch\" or \"never\")"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let forget_after = match &raw.storage.forget_after {
             None => None,
             Some(_) => Some(duration(

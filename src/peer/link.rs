@@ -126,7 +126,7 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
                     Err(e) => {
                         failures += 1;
                         let delay = backoff.delay();
-                        if failures <= 3 || failures % 20 == 0 {
+                        if failures <= 3 || failures.is_multiple_of(20) {
                             node.log.event(format!("link {}: dial {} failed ({e}), retry {failures} in {} ms", link.name, link.addr, delay.as_millis()));
                         }
                         tokio::select! {
