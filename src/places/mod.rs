@@ -6,6 +6,8 @@
 //! Rust error, they answer the failure shape instead, so a broken upstream can never stall or
 //! drop a client connection.
 
+pub mod offline;
+
 use std::future::Future;
 use std::pin::Pin;
 
