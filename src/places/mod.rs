@@ -6,6 +6,13 @@
 //! Rust error, they answer the failure shape instead, so a broken upstream can never stall or
 //! drop a client connection.
 
+pub mod google;
+pub mod google_legacy;
+pub mod google_settings;
+pub mod upstream;
+pub mod upstream_counters;
+pub mod upstream_limits;
+
 use std::future::Future;
 use std::pin::Pin;
 
