@@ -80,10 +80,7 @@ impl UpstreamLimits {
     /// A [`Refusal`] when the back-off is on or a limit cannot be met before `deadline`.
     pub async fn admit(&self, deadline: Instant) -> Result<SemaphorePermit<'_>, Refusal> {
         self.check_backoff()?;
-        loop {
-            let Err(not_until) = self.rate.check() else {
-                break;
-            };
+        while let Err(not_until) = self.rate.check() {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             if Instant::now() + wait > deadline {
                 return Err(Refusal::RateLimited);
