@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd::places::google::{google_provider, FIELD_MASK};
+use herd::places::google::{google_provider, nearby_search_from_places, FIELD_MASK};
 use herd::places::google_legacy::google_legacy_provider;
 use herd::places::google_settings::{GoogleSettings, PlacesError};
 use herd::places::upstream::GoogleProvider;
@@ -191,6 +191,39 @@ async fn places_new_converts_to_nearby_search() {
     let answer = ask(&google, query(royce.lat, royce.lng, 120.0, 20)).await;
 
     insta::assert_json_snapshot!("places_new_near_royce_hall", answer);
+}
+
+#[test]
+fn sparse_and_odd_places_convert_to_nearby_search() {
+    let answer = json!({
+        "places": [
+            {
+                "id": "ChIJSparse",
+                "types": ["point_of_interest"],
+                "formattedAddress": "405 Hilgard Ave, Los Angeles, CA 90095, USA",
+                "location": {"latitude": 34.0689254, "longitude": -118.4451691},
+                "priceLevel": "PRICE_LEVEL_UNSPECIFIED",
+                "displayName": {"text": "Somewhere \"quoted\" & <odd>", "languageCode": "en"},
+                "plusCode": {"globalCode": "85632PCW+HX"},
+                "currentOpeningHours": {"openNow": false},
+                "photos": [{
+                    "name": "places/ChIJSparse/photos/P1",
+                    "widthPx": 800,
+                    "heightPx": 600,
+                    "authorAttributions": [
+                        {"displayName": "Ann & Bo", "uri": "https://example.com/a?b=1&c=2"},
+                        {"displayName": "Cy"}
+                    ]
+                }]
+            },
+            {"id": "ChIJOnlyId", "businessStatus": "CLOSED_PERMANENTLY",
+             "priceLevel": "PRICE_LEVEL_EXPENSIVE", "rating": 3, "userRatingCount": 0}
+        ]
+    });
+    insta::assert_json_snapshot!(
+        "sparse_places_converted",
+        nearby_search_from_places(&answer)
+    );
 }
 
 #[tokio::test]

@@ -263,14 +263,15 @@ fn photos(photos: &Value) -> Option<Value> {
     Some(Value::from(converted))
 }
 
-/// `<a href="uri">displayName</a>`, as legacy photo attributions are written.
+/// `<a href="uri">displayName</a>`, as legacy photo attributions are written (the bare name
+/// when Google gave no link).
 fn author_link(author: &Value) -> Value {
-    let text = |key: &str| html_escape(author.get(key).and_then(Value::as_str).unwrap_or(""));
-    Value::from(format!(
-        "<a href=\"{}\">{}</a>",
-        text("uri"),
-        text("displayName")
-    ))
+    let text = |key: &str| author.get(key).and_then(Value::as_str).map(html_escape);
+    let name = text("displayName").unwrap_or_default();
+    match text("uri") {
+        Some(uri) => Value::from(format!("<a href=\"{uri}\">{name}</a>")),
+        None => Value::from(name),
+    }
 }
 
 /// `text` with the characters that matter in HTML text and attributes escaped.

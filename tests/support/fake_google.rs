@@ -158,6 +158,21 @@ impl FakeGoogle {
         self.shared.requests.lock().unwrap().len()
     }
 
+    /// Waits until at least `n` requests arrived, polling until `within` runs out; returns
+    /// whether they did.
+    pub async fn wait_for_count(&self, n: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self.count() >= n {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Forgets the requests received so far.
     pub fn clear(&self) {
         self.shared.requests.lock().unwrap().clear();
