@@ -10,7 +10,7 @@ use thiserror::Error;
 ///
 /// The server's configuration maps its `[places]` section onto this; fields it does not set
 /// keep the defaults of [`GoogleSettings::default`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct GoogleSettings {
     /// Scheme, host and optional path prefix of the API; `None` means Google's own host for the
     /// provider (tests point this at a fake server).
@@ -46,6 +46,23 @@ impl Default for GoogleSettings {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
         }
+    }
+}
+
+impl std::fmt::Debug for GoogleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // By hand, so that logging the settings never logs the key.
+        f.debug_struct("GoogleSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_capacity", &self.cache_capacity)
+            .field("max_concurrent", &self.max_concurrent)
+            .field("rate_per_sec", &self.rate_per_sec)
+            .field("backoff_initial", &self.backoff_initial)
+            .field("backoff_max", &self.backoff_max)
+            .finish()
     }
 }
 

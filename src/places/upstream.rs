@@ -13,6 +13,24 @@
 //!    on calls in flight. A question they refuse is answered `OVER_QUERY_LIMIT` locally.
 //! 4. The call, with what is left of the timeout. `OK` and `ZERO_RESULTS` answers are cached;
 //!    failures are not, so the next question asks again (within the limits).
+//!
+//! The server keeps the concrete provider for its counters and hands out the trait object:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use herd::places::google::google_provider;
+//! use herd::places::google_settings::{GoogleSettings, PlacesError};
+//! use herd::places::PlacesProvider;
+//!
+//! # fn main() -> Result<(), PlacesError> {
+//! let google = google_provider(&GoogleSettings::with_key("the key"))?;
+//! let provider: Arc<dyn PlacesProvider> = google.clone();
+//! assert_eq!(provider.name(), "google");
+//! let line = serde_json::to_string(&google.counters()).expect("counters serialize");
+//! assert!(line.starts_with(r#"{"provider":"google","requests":0"#));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
