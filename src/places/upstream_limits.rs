@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use thiserror::Error;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -81,7 +81,7 @@ impl UpstreamLimits {
     pub async fn admit(&self, deadline: Instant) -> Result<SemaphorePermit<'_>, Refusal> {
         self.check_backoff()?;
         while let Err(not_until) = self.rate.check() {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.rate.clock().now());
             if Instant::now() + wait > deadline {
                 return Err(Refusal::RateLimited);
             }

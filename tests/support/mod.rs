@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests; each test crate uses only some of them.
 #![allow(dead_code)]
 
+pub mod canned_places;
 pub mod fake_google;
