@@ -11,8 +11,9 @@ const LOCALITY_ICON: &str =
     "https://maps.gstatic.com/mapfiles/place_api/icons/v1/png_71/geocode-71.png";
 /// People per square kilometre assumed when sizing a viewport from a population.
 const ASSUMED_DENSITY_PER_KM2: f64 = 2_000.0;
-/// Bounds on half the side of a viewport, in kilometres.
+/// Half the side of the smallest viewport, in kilometres.
 const MIN_HALF_SIDE_KM: f64 = 1.0;
+/// Half the side of the largest viewport, in kilometres.
 const MAX_HALF_SIDE_KM: f64 = 50.0;
 
 /// The whole answer: `OK` with the places, or `ZERO_RESULTS` when there are none.
