@@ -80,120 +80,37 @@ impl PlaceTable {
     ///
     /// [`OfflineError::Parse`] naming the first bad line.
     pub fn from_text(text: String) -> Result<Self, OfflineError> {
-        let mut countries = Vec::new();
-        let mut regions = Vec::new();
-        let mut places = Vec::new();
-        {
-            let mut country_index: HashMap<&str, u16> = HashMap::new();
-            let mut region_index: HashMap<(u16, &str), u16> = HashMap::new();
-            // Place lines come grouped by country; remember the last lookup.
-            let mut last_country: (&str, u16) = ("", 0);
-            let mut start = 0;
-            for (number, line) in text.split_inclusive('\n').enumerate() {
-                let line_start = start;
-                start += line.len();
-                let line = line.strip_suffix('\n').unwrap_or(line);
-                let bad = |reason| OfflineError::Parse {
-                    line: number + 1,
-                    reason,
-                };
-                if number == 0 {
-                    if line != HEADER {
-                        return Err(bad("not a herd places file (bad header)"));
-                    }
-                    continue;
+        let mut builder = Builder::default();
+        let mut line_start = 0;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            let start = line_start;
+            line_start += line.len();
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            if index == 0 {
+                if line != HEADER {
+                    return Err(OfflineError::Parse {
+                        line: 1,
+                        reason: "not a herd places file",
+                    });
                 }
-                if line.is_empty() {
-                    continue;
-                }
-                // The name is always the last field; it is the one slice records keep.
-                let name_at = line.rfind('\t').ok_or_else(|| bad("no fields"))? + 1;
-                let name = line_start + name_at..line_start + line.len();
-                let mut fields = line[..name_at - 1].split('\t');
-                let mut next = |what| fields.next().ok_or_else(|| bad(what));
-                match next("record kind")? {
-                    "C" => {
-                        let code = next("country code")?;
-                        let index = u16::try_from(countries.len())
-                            .map_err(|_| bad("too many countries"))?;
-                        countries.push(name);
-                        country_index.insert(code, index);
-                    }
-                    "R" => {
-                        let country = next("country code")?;
-                        let admin1 = next("admin1 code")?;
-                        let country = *country_index
-                            .get(country)
-                            .ok_or_else(|| bad("unknown country"))?;
-                        let index = u16::try_from(regions.len())
-                            .ok()
-                            .filter(|&i| i != NO_REGION)
-                            .ok_or_else(|| bad("too many regions"))?;
-                        regions.push(name);
-                        region_index.insert((country, admin1), index);
-                    }
-                    "P" => {
-                        let id = next("id")?.parse().map_err(|_| bad("bad id"))?;
-                        let lat: f64 =
-                            next("latitude")?.parse().map_err(|_| bad("bad latitude"))?;
-                        let lng: f64 = next("longitude")?
-                            .parse()
-                            .map_err(|_| bad("bad longitude"))?;
-                        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
-                            return Err(bad("coordinates out of range"));
-                        }
-                        let population = next("population")?
-                            .parse()
-                            .map_err(|_| bad("bad population"))?;
-                        let code = next("country code")?;
-                        let admin1 = next("admin1 code")?;
-                        if code != last_country.0 {
-                            let index = match country_index.get(code) {
-                                Some(&index) => index,
-                                None => {
-                                    // A code without a C line: keep the place, name no country.
-                                    let index = u16::try_from(countries.len())
-                                        .map_err(|_| bad("too many countries"))?;
-                                    countries.push(0..0);
-                                    country_index.insert(code, index);
-                                    index
-                                }
-                            };
-                            last_country = (code, index);
-                        }
-                        let country = last_country.1;
-                        let region = if region_index.is_empty() {
-                            NO_REGION
-                        } else {
-                            region_index
-                                .get(&(country, admin1))
-                                .copied()
-                                .unwrap_or(NO_REGION)
-                        };
-                        let name = (
-                            u32::try_from(name.start).map_err(|_| bad("file too large"))?,
-                            u32::try_from(name.len()).map_err(|_| bad("name too long"))?,
-                        );
-                        places.push(PlaceRecord {
-                            id,
-                            lat,
-                            lng,
-                            population,
-                            name,
-                            country,
-                            region,
-                        });
-                    }
-                    _ => return Err(bad("unknown record kind")),
-                }
+                continue;
             }
-            if text.is_empty() {
-                return Err(OfflineError::Parse {
-                    line: 1,
-                    reason: "empty file",
-                });
+            if !line.is_empty() {
+                builder.add(Line::split(index + 1, start, line)?)?;
             }
         }
+        if text.is_empty() {
+            return Err(OfflineError::Parse {
+                line: 1,
+                reason: "empty file",
+            });
+        }
+        let Builder {
+            countries,
+            regions,
+            places,
+            ..
+        } = builder;
         Ok(Self {
             text,
             countries,
@@ -219,6 +136,163 @@ impl PlaceTable {
     pub fn country(&self, place: &PlaceRecord) -> Option<&str> {
         let range = self.countries.get(usize::from(place.country))?;
         Some(&self.text[range.clone()]).filter(|name| !name.is_empty())
+    }
+}
+
+/// One line of the file, split into its leading fields and the byte range of its name.
+struct Line<'t> {
+    /// 1-based line number, for error messages.
+    number: usize,
+    /// The fields before the name.
+    fields: std::str::Split<'t, char>,
+    /// Where the name (the last field) lies in the whole text.
+    name: Range<usize>,
+}
+
+impl<'t> Line<'t> {
+    /// Splits `line`, which starts at byte `start` of the text.
+    fn split(number: usize, start: usize, line: &'t str) -> Result<Self, OfflineError> {
+        let name_at = line.rfind('\t').ok_or(OfflineError::Parse {
+            line: number,
+            reason: "no fields",
+        })?;
+        Ok(Self {
+            number,
+            fields: line[..name_at].split('\t'),
+            name: start + name_at + 1..start + line.len(),
+        })
+    }
+
+    /// The error `reason` on this line.
+    fn bad(&self, reason: &'static str) -> OfflineError {
+        OfflineError::Parse {
+            line: self.number,
+            reason,
+        }
+    }
+
+    /// The next field, or an error saying which one is missing.
+    fn next(&mut self, what: &'static str) -> Result<&'t str, OfflineError> {
+        self.fields.next().ok_or(OfflineError::Parse {
+            line: self.number,
+            reason: what,
+        })
+    }
+
+    /// The next field parsed as a `T`, or an error saying it is `bad`.
+    fn parse<T: std::str::FromStr>(&mut self, bad: &'static str) -> Result<T, OfflineError> {
+        self.next(bad)?.parse().map_err(|_| self.bad(bad))
+    }
+}
+
+/// A table under construction, with the code lookups that borrow the text.
+#[derive(Default)]
+struct Builder<'t> {
+    /// Country names, by index.
+    countries: Vec<Range<usize>>,
+    /// Region names, by index.
+    regions: Vec<Range<usize>>,
+    /// Places so far.
+    places: Vec<PlaceRecord>,
+    /// Country index by ISO code.
+    country_by_code: HashMap<&'t str, u16>,
+    /// Region index by country index and admin1 code.
+    region_by_code: HashMap<(u16, &'t str), u16>,
+    /// The last country code looked up and its index: places come grouped by country.
+    last_country: Option<(&'t str, u16)>,
+}
+
+impl<'t> Builder<'t> {
+    /// Adds the record on `line`.
+    fn add(&mut self, mut line: Line<'t>) -> Result<(), OfflineError> {
+        match line.next("record kind")? {
+            "C" => {
+                let code = line.next("country code")?;
+                let index = self.new_country(&line)?;
+                self.countries[usize::from(index)] = line.name.clone();
+                self.country_by_code.insert(code, index);
+            }
+            "R" => {
+                let country = line.next("country code")?;
+                let admin1 = line.next("admin1 code")?;
+                let country = *self
+                    .country_by_code
+                    .get(country)
+                    .ok_or(line.bad("unknown country"))?;
+                let index = u16::try_from(self.regions.len())
+                    .ok()
+                    .filter(|&index| index != NO_REGION)
+                    .ok_or(line.bad("too many regions"))?;
+                self.regions.push(line.name.clone());
+                self.region_by_code.insert((country, admin1), index);
+            }
+            "P" => self.add_place(line)?,
+            _ => return Err(line.bad("unknown record kind")),
+        }
+        Ok(())
+    }
+
+    /// Adds the place on `line` (after its `P`).
+    fn add_place(&mut self, mut line: Line<'t>) -> Result<(), OfflineError> {
+        let id = line.parse("bad id")?;
+        let lat: f64 = line.parse("bad latitude")?;
+        let lng: f64 = line.parse("bad longitude")?;
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+            return Err(line.bad("coordinates out of range"));
+        }
+        let population = line.parse("bad population")?;
+        let code = line.next("country code")?;
+        let country = self.country_of(&line, code)?;
+        let admin1 = line.next("admin1 code")?;
+        let region = if self.region_by_code.is_empty() {
+            NO_REGION
+        } else {
+            self.region_by_code
+                .get(&(country, admin1))
+                .copied()
+                .unwrap_or(NO_REGION)
+        };
+        let name = (
+            u32::try_from(line.name.start).map_err(|_| line.bad("file too large"))?,
+            u32::try_from(line.name.len()).map_err(|_| line.bad("name too long"))?,
+        );
+        self.places.push(PlaceRecord {
+            id,
+            lat,
+            lng,
+            population,
+            name,
+            country,
+            region,
+        });
+        Ok(())
+    }
+
+    /// The index of the country `code`; a code without a `C` line gets an unnamed country.
+    fn country_of(&mut self, line: &Line<'t>, code: &'t str) -> Result<u16, OfflineError> {
+        if let Some((last, index)) = self.last_country {
+            if last == code {
+                return Ok(index);
+            }
+        }
+        let index = match self.country_by_code.get(code) {
+            Some(&index) => index,
+            None => {
+                let index = self.new_country(line)?;
+                self.country_by_code.insert(code, index);
+                index
+            }
+        };
+        self.last_country = Some((code, index));
+        Ok(index)
+    }
+
+    /// Reserves the next country index, still unnamed.
+    fn new_country(&mut self, line: &Line<'t>) -> Result<u16, OfflineError> {
+        let index =
+            u16::try_from(self.countries.len()).map_err(|_| line.bad("too many countries"))?;
+        self.countries.push(0..0);
+        Ok(index)
     }
 }
 
