@@ -1,7 +1,7 @@
 //! The spatial index: an R-tree over the places' unit vectors, and the ranked circle query.
 
 use std::cmp::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rstar::primitives::GeomWithData;
 use rstar::{RStarInsertionStrategy, RTree, RTreeParams};
@@ -16,6 +16,9 @@ static BUILTIN_DATA: &[u8] =
 
 /// The index of the built-in data, built on first use and shared by every caller after it.
 static BUILTIN: OnceLock<Arc<OfflineIndex>> = OnceLock::new();
+
+/// Held while the built-in data loads, so that it loads once.
+static LOADING: Mutex<()> = Mutex::new(());
 
 /// Widens the R-tree search ball beyond the exact chord (by about 6 m on Earth) so that the
 /// `f32` rounding of the 3-D embedding (under a micrometre of chord) can never drop a place the
@@ -59,6 +62,12 @@ impl OfflineIndex {
     ///
     /// An [`OfflineError`] if the built-in data cannot be read, which means a broken build.
     pub fn builtin() -> Result<Arc<Self>, OfflineError> {
+        if let Some(index) = BUILTIN.get() {
+            return Ok(Arc::clone(index));
+        }
+        // One loader at a time: callers racing at start-up wait for it instead of each
+        // spending the load again. A failed load leaves the cell empty for the next caller.
+        let _loading = LOADING.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(index) = BUILTIN.get() {
             return Ok(Arc::clone(index));
         }
