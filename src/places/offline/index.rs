@@ -12,7 +12,7 @@ use super::{NearbyPlace, OfflineError};
 
 /// The data file built into the binary (see `scripts/build_places.py`).
 static BUILTIN_DATA: &[u8] =
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/places.tsv.gz"));
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/places.bin.gz"));
 
 /// The index of the built-in data, built on first use and shared by every caller after it.
 static BUILTIN: OnceLock<Arc<OfflineIndex>> = OnceLock::new();
