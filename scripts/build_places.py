@@ -40,6 +40,7 @@ better).
 import array
 import gzip
 import json
+import signal
 import struct
 import sys
 import zipfile
@@ -123,6 +124,7 @@ def build(wheel_path):
 
 def dump(path):
     """Prints a data file as TSV: id, lat, lng, population, country, region, name."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into `head`
     body = gzip.decompress(open(path, "rb").read())
     if body[:8] != MAGIC:
         sys.exit("not a herd places file")
