@@ -51,6 +51,29 @@ enum Command {
     /// Check or print configs.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Ask the built-in offline index of world places.
+    #[command(subcommand)]
+    Places(PlacesCommand),
+}
+
+#[derive(Subcommand)]
+enum PlacesCommand {
+    /// The places within RADIUS_KM of a point, most prominent first.
+    #[command(allow_negative_numbers = true)]
+    Near {
+        /// Latitude in decimal degrees, -90 to 90.
+        lat: f64,
+        /// Longitude in decimal degrees, -180 to 180.
+        lng: f64,
+        /// Radius in kilometres (more than 0).
+        radius_km: f64,
+        /// How many places to list at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the WHATSAT JSON (Nearby Search shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +210,44 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Config(ConfigCommand::Check { file }) => {
             let config = Config::load(&file)?;
             print!("{}", config.describe());
+            Ok(())
+        }
+        Command::Places(PlacesCommand::Near {
+            lat,
+            lng,
+            radius_km,
+            limit,
+            json,
+        }) => {
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+                return Err(UsageError(format!(
+                    "{lat},{lng} is not a position (latitude -90 to 90, longitude -180 to 180)"
+                ))
+                .into());
+            }
+            if !(radius_km.is_finite() && radius_km > 0.0) {
+                return Err(UsageError(format!(
+                    "RADIUS_KM must be a number of kilometres above 0, not {radius_km}"
+                ))
+                .into());
+            }
+            let provider = herd::places::offline::OfflineProvider::builtin()?;
+            if json {
+                let query = herd::places::NearbyQuery {
+                    lat,
+                    lng,
+                    radius_m: radius_km * 1000.0,
+                    bound: limit.clamp(1, 20),
+                };
+                let mut out = Vec::new();
+                herd::protocol::answer::render_google_json(&provider.answer(query), &mut out);
+                out.push(b'\n');
+                use std::io::Write;
+                std::io::stdout().write_all(&out)?;
+            } else {
+                let places = provider.index().near(lat, lng, radius_km * 1000.0, limit);
+                print!("{}", herd::places::offline::render_table(&places));
+            }
             Ok(())
         }
         Command::Config(ConfigCommand::Default) => {
