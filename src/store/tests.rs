@@ -1,0 +1,369 @@
+//! Store scenarios: truncation, damage and repair, crash in `Always`, compaction under load,
+//! and a model-based property test.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex as SyncMutex};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::*;
+
+/// Bytes from anything byte-like.
+fn b(s: impl AsRef<[u8]>) -> Bytes {
+    Bytes::copy_from_slice(s.as_ref())
+}
+
+/// Appends `records` to a fresh store in `dir`, closes it, and returns the end offset of each
+/// record's frame.
+async fn write_log(dir: &Path, records: &[(Bytes, Bytes)]) -> Vec<u64> {
+    let (store, _) = Store::open(dir, Fsync::Never).await.unwrap();
+    let mut ends = Vec::new();
+    let mut end = format::HEADER_LEN as u64;
+    for (k, p) in records {
+        store.append(k.clone(), p.clone()).await.unwrap();
+        end += record_size(k, p);
+        ends.push(end);
+    }
+    store.close().await.unwrap();
+    ends
+}
+
+/// Last payload per key of a sequence of appends.
+fn model(records: &[(Bytes, Bytes)]) -> HashMap<Bytes, Bytes> {
+    records.iter().cloned().collect()
+}
+
+fn sample_records() -> Vec<(Bytes, Bytes)> {
+    vec![
+        (
+            b("kiwi"),
+            b("AT Clark +0.26 kiwi +34.06-118.44 1621464827.95"),
+        ),
+        (b("apple"), b("x")),
+        (b("kiwi"), b("newer")),
+        (b(""), b("empty key")),
+        (b("pear"), b("")),
+        (b("apple"), b("y".repeat(40))),
+    ]
+}
+
+#[tokio::test]
+async fn truncation_at_every_offset_recovers_exactly_the_whole_records() {
+    let records = sample_records();
+    let src = tempfile::tempdir().unwrap();
+    let ends = write_log(src.path(), &records).await;
+    let log = std::fs::read(src.path().join("records.log")).unwrap();
+    assert_eq!(log.len() as u64, *ends.last().unwrap());
+
+    for cut in 0..=log.len() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("records.log"), &log[..cut]).unwrap();
+        let (store, rec) = Store::open(dir.path(), Fsync::Always)
+            .await
+            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        let whole = ends.iter().filter(|&&e| e <= cut as u64).count();
+        assert_eq!(rec.entries, model(&records[..whole]), "cut at {cut}");
+        assert_eq!(rec.stats.records_read, whole as u64, "cut at {cut}");
+        let good = if whole == 0 {
+            format::HEADER_LEN as u64
+        } else {
+            ends[whole - 1]
+        };
+        if cut >= format::HEADER_LEN {
+            assert_eq!(rec.stats.torn_bytes_cut, cut as u64 - good, "cut at {cut}");
+        }
+        // The store stays usable: a new record lands right after the last good one.
+        store.append(b("after"), b("cut")).await.unwrap();
+        store.close().await.unwrap();
+        let (_, again) = Store::open(dir.path(), Fsync::Never).await.unwrap();
+        assert_eq!(again.stats.torn_bytes_cut, 0);
+        assert_eq!(again.entries.len(), rec.entries.len() + 1, "cut at {cut}");
+    }
+}
+
+#[tokio::test]
+async fn damage_in_the_middle_stops_open_and_repair_salvages_the_rest() {
+    let records: Vec<_> = (0..10)
+        .map(|i| {
+            (
+                b(format!("client-{i}")),
+                b(format!("payload of client {i}")),
+            )
+        })
+        .collect();
+    // Damage the checksummed payload of record 4, then (separately) its length field.
+    for field_offset in [20u64, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let ends = write_log(dir.path(), &records).await;
+        let path = dir.path().join("records.log");
+        let mut log = std::fs::read(&path).unwrap();
+        let start = ends[3];
+        log[(start + field_offset) as usize] ^= 0x40;
+        std::fs::write(&path, &log).unwrap();
+
+        let err = match Store::open(dir.path(), Fsync::Batch).await {
+            Err(e) => e,
+            Ok(_) => panic!("open accepted a damaged log"),
+        };
+        match &err {
+            StoreError::Corrupt {
+                file,
+                offset,
+                next_valid,
+                ..
+            } => {
+                assert_eq!(file, &path);
+                assert_eq!(*offset, start);
+                assert_eq!(*next_valid, ends[4]);
+            }
+            other => panic!("expected Corrupt, got {other}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains(&format!("offset {start}")), "{msg}");
+        assert!(msg.contains("herd repair"), "{msg}");
+        // Open changed nothing.
+        assert_eq!(std::fs::read(&path).unwrap(), log);
+
+        let report = repair(dir.path()).unwrap();
+        assert_eq!(report.records_kept, 9);
+        assert_eq!(report.damaged_regions, 1);
+        assert_eq!(report.bytes_dropped, ends[4] - ends[3]);
+        assert!(report.backup.as_ref().is_some_and(|p| p.exists()));
+
+        let (_, rec) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+        let mut expected = model(&records);
+        expected.remove(&b("client-4"));
+        assert_eq!(rec.entries, expected);
+    }
+}
+
+#[test]
+fn always_mode_survives_a_crash_with_many_concurrent_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime.block_on(async {
+        let (store, _) = Store::open(dir.path(), Fsync::Always).await.unwrap();
+        let mut tasks = Vec::new();
+        for task in 0..50 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..20 {
+                    let key = b(format!("client-{task}-{i}"));
+                    store.append(key, b(format!("v{i}"))).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        store
+    });
+    // Crash: the runtime (and the writer task) dies without `close`, then the handle goes.
+    drop(runtime);
+    drop(store);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (_, rec) = Store::open(dir.path(), Fsync::Always).await.unwrap();
+        assert_eq!(rec.entries.len(), 1000);
+        assert_eq!(rec.entries[&b("client-49-19")], b("v19"));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_the_last_per_key_shrinks_and_keeps_concurrent_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+    let table = Arc::new(SyncMutex::new(HashMap::new()));
+    for version in 0..50 {
+        for key in 0..20 {
+            let (k, p) = (
+                b(format!("client-{key}")),
+                b(format!("version {version:04}")),
+            );
+            table.lock().unwrap().insert(k.clone(), p.clone());
+            store.append(k, p).await.unwrap();
+        }
+    }
+    // Quiet compaction: the log becomes exactly the live records.
+    let live: u64 = table
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, p)| record_size(k, p))
+        .sum();
+    let snapshot = table.lock().unwrap().clone();
+    let report = store.compact(|| snapshot).await.unwrap();
+    assert_eq!(report.bytes_after, format::HEADER_LEN as u64 + live);
+    assert!(report.bytes_after * 40 < report.bytes_before, "{report:?}");
+    assert_eq!(store.stats().file_bytes, report.bytes_after);
+    assert_eq!(store.stats().live_bytes_at_rewrite, live);
+    assert!(!store.needs_compaction(live));
+
+    // A client keeps writing while the compaction runs; as the core does, it updates the
+    // table before it appends.
+    let writer = {
+        let (store, table) = (store.clone(), Arc::clone(&table));
+        tokio::spawn(async move {
+            for i in 0..3000 {
+                let (k, p) = (b(format!("late-{}", i % 500)), b(format!("{i}")));
+                table.lock().unwrap().insert(k.clone(), p.clone());
+                store.append(k, p).await.unwrap();
+                if i % 100 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        })
+    };
+    // And appends sent right after the snapshot was taken must be carried over.
+    let (late_done, late_finished) = tokio::sync::oneshot::channel();
+    let report = store
+        .compact(|| {
+            let snapshot: Vec<_> = table
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, p)| (k.clone(), p.clone()))
+                .collect();
+            let store = store.clone();
+            let table = Arc::clone(&table);
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    let (k, p) = (b(format!("client-{i}")), b("after the snapshot"));
+                    table.lock().unwrap().insert(k.clone(), p.clone());
+                    store.append(k, p).await.unwrap();
+                }
+                let _ = late_done.send(());
+            });
+            snapshot
+        })
+        .await
+        .unwrap();
+    assert!(report.carried_over >= 10, "{report:?}");
+    writer.await.unwrap();
+    late_finished.await.unwrap();
+    store.close().await.unwrap();
+
+    let (_, rec) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+    assert_eq!(rec.entries, *table.lock().unwrap());
+    assert_eq!(rec.entries[&b("client-3")], b("after the snapshot"));
+    assert_eq!(rec.entries[&b("client-15")], b("version 0049"));
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Never).await.unwrap();
+    assert!(matches!(
+        Store::open(dir.path(), Fsync::Never).await,
+        Err(StoreError::Locked(_))
+    ));
+    assert!(matches!(repair(dir.path()), Err(StoreError::Locked(_))));
+    store.close().await.unwrap();
+    assert!(matches!(
+        store.append(b("k"), b("v")).await,
+        Err(StoreError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn foreign_files_and_oversized_records_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("records.log"), b"this is not a herd log").unwrap();
+    assert!(matches!(
+        Store::open(dir.path(), Fsync::Never).await,
+        Err(StoreError::NotALog(_))
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Never).await.unwrap();
+    let huge = Bytes::from(vec![0u8; format::MAX_RECORD_LEN + 1]);
+    assert!(matches!(
+        store.append(b("k"), huge).await,
+        Err(StoreError::RecordTooLarge { .. })
+    ));
+}
+
+/// One step of a random workload.
+#[derive(Debug, Clone)]
+enum Op {
+    /// Append a payload to key `k{0}`.
+    Append(u8, Vec<u8>),
+    /// Compact with the model as the snapshot.
+    Compact,
+    /// Close and open again (clean restart).
+    Reopen,
+    /// Drop without close (the writer drains on its own).
+    DropAndReopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => (0u8..8, proptest::collection::vec(any::<u8>(), 0..48))
+            .prop_map(|(k, p)| Op::Append(k, p)),
+        1 => Just(Op::Compact),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::DropAndReopen),
+    ]
+}
+
+/// Opens `dir`, retrying while a dropped store's writer still holds the lock.
+async fn open_when_free(dir: &Path, fsync: Fsync) -> (Store, Recovered) {
+    loop {
+        match Store::open(dir, fsync).await {
+            Err(StoreError::Locked(_)) => tokio::task::yield_now().await,
+            other => return other.unwrap(),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn replay_equals_the_last_append_per_key(
+        ops in proptest::collection::vec(op(), 1..80),
+        mode in prop_oneof![Just(Fsync::Always), Just(Fsync::Batch), Just(Fsync::Never)],
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let mut model: HashMap<Bytes, Bytes> = HashMap::new();
+            let (mut store, _) = Store::open(dir.path(), mode).await.unwrap();
+            for op in ops {
+                match op {
+                    Op::Append(k, p) => {
+                        let (k, p) = (b(format!("k{k}")), Bytes::from(p));
+                        model.insert(k.clone(), p.clone());
+                        store.append(k, p).await.unwrap();
+                    }
+                    Op::Compact => {
+                        let snapshot = model.clone();
+                        store.compact(|| snapshot).await.unwrap();
+                    }
+                    Op::Reopen | Op::DropAndReopen => {
+                        if matches!(op, Op::Reopen) {
+                            store.close().await.unwrap();
+                        }
+                        drop(store);
+                        let (s, rec) = open_when_free(dir.path(), mode).await;
+                        assert_eq!(rec.entries, model);
+                        store = s;
+                    }
+                }
+            }
+            store.close().await.unwrap();
+            let (_, rec) = Store::open(dir.path(), mode).await.unwrap();
+            assert_eq!(rec.entries, model);
+        });
+    }
+}
