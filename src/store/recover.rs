@@ -8,13 +8,14 @@
 //!   [`StoreError::Corrupt`], changing nothing, because cutting there would throw away good
 //!   records; `herd repair` salvages them.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 
 use super::durable;
 use super::error::StoreError;
@@ -22,12 +23,15 @@ use super::format::{self, Decoded, HeaderCheck, HEADER_LEN};
 
 /// Size of the read buffer; it grows only for a frame larger than this.
 const CHUNK: usize = 1 << 20;
+/// Most keys the replay table reserves room for up front.
+const MAX_RESERVE: u64 = 1 << 24;
 
 /// What [`Store::open`](super::Store::open) found in the log.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    /// The live table: the last record appended for each key.
-    pub entries: HashMap<Bytes, Bytes>,
+    /// The live table: the last record appended for each key, one entry per key, in no
+    /// particular order. Each key and payload is its own allocation.
+    pub entries: Vec<(Bytes, Bytes)>,
     /// How the replay went.
     pub stats: RecoveryStats,
 }
@@ -93,7 +97,9 @@ pub(crate) fn open_log(dir: &Path) -> Result<OpenLog, StoreError> {
         }
     }
     let mut recovered = Recovered::default();
-    let end = replay(dir, &path, &mut file, &mut recovered)?;
+    let mut table = Table::default();
+    let end = replay(dir, &path, &mut file, &mut table, &mut recovered.stats)?;
+    recovered.entries = table.entries.into_iter().collect();
     recovered.stats.live_records = recovered.entries.len() as u64;
     recovered.stats.live_bytes = recovered
         .entries
@@ -118,16 +124,54 @@ fn reopen(path: &Path) -> Result<File, StoreError> {
         .map_err(|e| StoreError::io("opening", path, e))
 }
 
-/// Replays the frames after the header into `out`; returns the offset past the last good one.
+/// The table built during replay: the last payload per key.
+///
+/// Replay is dominated by hashing, so each record's key is hashed once (a raw hash table
+/// rather than `get_mut` then `insert`). Keys come from the network, so the hasher is seeded
+/// per process (foldhash resists simple flooding, and is much faster than SipHash).
+#[derive(Default)]
+struct Table {
+    /// `(key, payload)` pairs, one per key.
+    entries: HashTable<(Bytes, Bytes)>,
+    /// The seeded hasher.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Table {
+    /// Makes room for about `n` keys, sparing the rehashes of a growing table.
+    fn reserve(&mut self, n: usize) {
+        let hasher = &self.hasher;
+        self.entries
+            .reserve(n, |(k, _)| hasher.hash_one(k.as_ref()));
+    }
+
+    /// Sets the payload of `key`, copying the key only when it is new.
+    fn upsert(&mut self, key: &[u8], payload: Bytes) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(slot) = self.entries.find_mut(hash, |(k, _)| k.as_ref() == key) {
+            slot.1 = payload;
+            return;
+        }
+        let hasher = &self.hasher;
+        self.entries
+            .insert_unique(hash, (Bytes::copy_from_slice(key), payload), |(k, _)| {
+                hasher.hash_one(k.as_ref())
+            });
+    }
+}
+
+/// Replays the frames after the header into `table`; returns the offset past the last good one.
 fn replay(
     dir: &Path,
     path: &Path,
     file: &mut File,
-    out: &mut Recovered,
+    table: &mut Table,
+    stats: &mut RecoveryStats,
 ) -> Result<u64, StoreError> {
     let read_err = |e| StoreError::io("reading", path, e);
     file.seek(SeekFrom::Start(HEADER_LEN as u64))
         .map_err(read_err)?;
+    let file_len = file.metadata().map_err(read_err)?.len();
     let mut buf = vec![0u8; CHUNK];
     // buf[start..filled] holds unparsed bytes; buf[0] sits at file offset `base`.
     let (mut start, mut filled, mut base) = (0usize, 0usize, HEADER_LEN as u64);
@@ -139,14 +183,14 @@ fn replay(
                 payload,
                 frame_len,
             } => {
-                let payload = Bytes::copy_from_slice(payload);
-                match out.entries.get_mut(key) {
-                    Some(slot) => *slot = payload,
-                    None => {
-                        out.entries.insert(Bytes::copy_from_slice(key), payload);
-                    }
+                if stats.records_read == 0 {
+                    // Guess the key count from the first frame; superseded records make this
+                    // an overestimate, bounded by the file size.
+                    let guess = file_len / frame_len as u64;
+                    table.reserve(usize::try_from(guess.min(MAX_RESERVE)).unwrap_or(0));
                 }
-                out.stats.records_read += 1;
+                table.upsert(key, Bytes::copy_from_slice(payload));
+                stats.records_read += 1;
                 start += frame_len;
             }
             Decoded::Incomplete if !eof => {
@@ -170,7 +214,7 @@ fn replay(
                     Decoded::Invalid => "bad length or checksum",
                     _ => "frame runs past the end of the file",
                 };
-                return cut_or_refuse(dir, path, file, stop, reason, out);
+                return cut_or_refuse(dir, path, file, stop, reason, stats);
             }
         }
     }
@@ -184,7 +228,7 @@ fn cut_or_refuse(
     file: &mut File,
     stop: u64,
     reason: &'static str,
-    out: &mut Recovered,
+    stats: &mut RecoveryStats,
 ) -> Result<u64, StoreError> {
     let read_err = |e| StoreError::io("reading", path, e);
     file.seek(SeekFrom::Start(stop)).map_err(read_err)?;
@@ -208,6 +252,6 @@ fn cut_or_refuse(
     file.set_len(stop)
         .and_then(|()| file.sync_all())
         .map_err(|e| StoreError::io("truncating a torn tail of", path, e))?;
-    out.stats.torn_bytes_cut = rest.len() as u64;
+    stats.torn_bytes_cut = rest.len() as u64;
     Ok(stop)
 }
