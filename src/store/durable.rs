@@ -94,7 +94,7 @@ pub fn remove_leftovers(dir: &Path) {
             Ok(()) => tracing::info!(path = %path.display(), "removed an unfinished temporary log"),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot remove temporary log")
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove temporary log");
             }
         }
     }

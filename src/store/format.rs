@@ -17,8 +17,8 @@ pub const VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 16;
 /// Bytes a frame adds around key and payload (`len`, `crc`, `key_len`).
 pub const FRAME_OVERHEAD: usize = 12;
-/// Largest key plus payload accepted in one record (16 MiB).
-pub const MAX_RECORD_LEN: usize = 16 << 20;
+/// Largest key plus payload accepted in one record (1 MiB; a protocol line is at most 64 KiB).
+pub const MAX_RECORD_LEN: usize = 1 << 20;
 
 /// The header that starts every log file of this version.
 #[must_use]

@@ -23,10 +23,19 @@
 //! copied records to the new file, fsyncs it, renames it over the log, fsyncs the directory and
 //! carries on in the new file. Appends pause only for that last step.
 //!
+//! # Order of appends
+//! Replay keeps the *last appended* record per key, so the log's order must match the order in
+//! which the caller's table changed. Two tasks that update the same key and then call
+//! [`Store::append`] could reach the writer in the other order. When that can happen, take an
+//! [`AppendPermit`] first (`store.reserve().await`), then, under the table's lock, decide
+//! newer-wins and send with [`AppendPermit::append`], which is synchronous and fixes the order;
+//! await the returned [`Durable`] after releasing the lock.
+//!
 //! # Durability
 //! See [`Fsync`]. A record whose `append` returned in `Fsync::Always` survives a crash. The
 //! store holds an exclusive lock on `DIR/LOCK` while open.
 
+mod append;
 mod compact;
 pub mod config;
 mod durable;
@@ -41,9 +50,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+pub use append::{AppendPermit, Durable};
 pub use compact::CompactReport;
 pub use config::{CompactionPolicy, Fsync, StoreConfig, UnknownFsync};
 pub use error::StoreError;
@@ -159,39 +168,6 @@ impl Store {
             }),
         };
         Ok((store, recovered))
-    }
-
-    /// Appends a record. Waits while the writer's queue is full; in `Fsync::Always` also waits
-    /// until the record is fsynced.
-    ///
-    /// # Errors
-    /// [`StoreError::RecordTooLarge`] (nothing queued), [`StoreError::Closed`] after `close`,
-    /// and in `Fsync::Always` [`StoreError::Write`] when the write or sync failed (the writer
-    /// keeps retrying the record, so it is not known to be durable yet).
-    pub async fn append(&self, key: Bytes, payload: Bytes) -> Result<(), StoreError> {
-        if !format::fits(key.len(), payload.len()) {
-            return Err(StoreError::RecordTooLarge {
-                len: key.len() + payload.len(),
-                max: format::MAX_RECORD_LEN,
-            });
-        }
-        if self.inner.config.fsync != Fsync::Always {
-            return self
-                .send(Command::Append {
-                    key,
-                    payload,
-                    done: None,
-                })
-                .await;
-        }
-        let (done, durable) = oneshot::channel();
-        self.send(Command::Append {
-            key,
-            payload,
-            done: Some(done),
-        })
-        .await?;
-        durable.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Flushes and fsyncs everything appended, then stops the writer; later appends fail with

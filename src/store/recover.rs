@@ -128,7 +128,7 @@ fn reopen(path: &Path) -> Result<File, StoreError> {
 ///
 /// Replay is dominated by hashing, so each record's key is hashed once (a raw hash table
 /// rather than `get_mut` then `insert`). Keys come from the network, so the hasher is seeded
-/// per process (foldhash resists simple flooding, and is much faster than SipHash).
+/// per process (foldhash resists simple flooding, and is much faster than `SipHash`).
 #[derive(Default)]
 struct Table {
     /// `(key, payload)` pairs, one per key.

@@ -267,6 +267,38 @@ async fn compaction_keeps_the_last_per_key_shrinks_and_keeps_concurrent_appends(
     assert_eq!(as_map(&rec)[&b("client-15")], b("version 0049"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permits_keep_the_log_in_table_order_under_contention() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Always).await.unwrap();
+    // The caller's table and a version counter, changed only under one lock.
+    let table = Arc::new(SyncMutex::new((HashMap::new(), 0u64)));
+    let mut tasks = Vec::new();
+    for task in 0..50u64 {
+        let (store, table) = (store.clone(), Arc::clone(&table));
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40 {
+                let permit = store.reserve().await.unwrap();
+                let durable = {
+                    let mut guard = table.lock().unwrap();
+                    let (map, version) = &mut *guard;
+                    *version += 1;
+                    let (k, p) = (b(format!("k{}", (task + i) % 5)), b(version.to_string()));
+                    map.insert(k.clone(), p.clone());
+                    permit.append(k, p).unwrap()
+                };
+                durable.wait().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store.close().await.unwrap();
+    let (_, rec) = Store::open(dir.path(), Fsync::Always).await.unwrap();
+    assert_eq!(as_map(&rec), table.lock().unwrap().0);
+}
+
 #[tokio::test]
 async fn a_second_open_of_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
