@@ -95,8 +95,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport, StoreError> {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let backup = dir.join(format!("{}.damaged-{seconds}", durable::LOG_NAME));
-    fs::hard_link(&path, &backup).map_err(|e| StoreError::io("keeping a copy of", &path, e))?;
+    let backup = keep_copy(dir, &path, seconds)?;
     let tmp = dir.join(durable::REPAIR_TMP);
     let mut file = fs::File::create(&tmp).map_err(|e| StoreError::io("creating", &tmp, e))?;
     file.write_all(&clean)
@@ -104,4 +103,23 @@ pub fn repair(dir: &Path) -> Result<RepairReport, StoreError> {
     durable::replace(&file, &tmp, &path)?;
     report.backup = Some(backup);
     Ok(report)
+}
+
+/// Hard-links the damaged log to a free `records.log.damaged-SECONDS[-N]` name.
+fn keep_copy(dir: &Path, path: &Path, seconds: u64) -> Result<PathBuf, StoreError> {
+    let base = format!("{}.damaged-{seconds}", durable::LOG_NAME);
+    let mut n = 0u32;
+    loop {
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let backup = dir.join(name);
+        match fs::hard_link(path, &backup) {
+            Ok(()) => return Ok(backup),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(StoreError::io("keeping a copy of", path, e)),
+        }
+    }
 }

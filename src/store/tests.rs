@@ -406,3 +406,53 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn a_zero_filled_tail_is_cut_and_repair_handles_tails_and_headers() {
+    let records = sample_records();
+    let dir = tempfile::tempdir().unwrap();
+    let ends = write_log(dir.path(), &records).await;
+    let path = dir.path().join("records.log");
+    let clean = std::fs::read(&path).unwrap();
+
+    // A crash can leave allocated but unwritten blocks: zeros after the last frame.
+    let mut zeros = clean.clone();
+    zeros.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&path, &zeros).unwrap();
+    let (store, rec) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+    assert_eq!(as_map(&rec), model(&records));
+    assert_eq!(rec.stats.torn_bytes_cut, 4096);
+    store.close().await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), clean);
+
+    // Repair treats a torn tail as one damaged region and keeps every record.
+    let mut torn = clean.clone();
+    torn.truncate(torn.len() - 3);
+    std::fs::write(&path, &torn).unwrap();
+    let report = repair(dir.path()).unwrap();
+    assert_eq!(report.records_kept, records.len() as u64 - 1);
+    assert_eq!(report.damaged_regions, 1);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        clean[..ends[ends.len() - 2] as usize]
+    );
+
+    // A damaged header is stepped over too, and a second repair keeps its own backup.
+    let mut bad_header = clean.clone();
+    bad_header[0] = b'X';
+    std::fs::write(&path, &bad_header).unwrap();
+    assert!(matches!(
+        Store::open(dir.path(), Fsync::Batch).await,
+        Err(StoreError::NotALog(_))
+    ));
+    let first = repair(dir.path()).unwrap();
+    assert_eq!(first.records_kept, records.len() as u64);
+    std::fs::write(&path, &bad_header).unwrap();
+    let second = repair(dir.path()).unwrap();
+    assert_ne!(first.backup, second.backup);
+    assert_eq!(std::fs::read(&path).unwrap(), clean);
+
+    // A clean log is left alone.
+    let untouched = repair(dir.path()).unwrap();
+    assert_eq!((untouched.damaged_regions, untouched.backup), (0, None));
+}
