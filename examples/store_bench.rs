@@ -130,11 +130,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for t in tasks {
             t.await??;
         }
-        store.close().await?;
         let elapsed = started.elapsed();
+        let syncs = store.stats().syncs;
+        store.close().await?;
         let n = count.load(Ordering::Relaxed);
         println!(
-            "appends, fsync={mode}, 50 appenders: {n} in {elapsed:.2?} = {:.0}/s",
+            "appends, fsync={mode}, 50 appenders: {n} in {elapsed:.2?} = {:.0}/s, {syncs} fsyncs",
             n as f64 / elapsed.as_secs_f64()
         );
     }

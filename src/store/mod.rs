@@ -100,6 +100,9 @@ pub struct StoreStats {
     pub records_lost: u64,
     /// Compactions completed since open.
     pub compactions: u64,
+    /// Fsyncs of the log since open (fewer than appends in `Fsync::Always` when appends
+    /// share them).
+    pub syncs: u64,
 }
 
 /// Bytes one record takes in the log; sum it over the live table for `needs_compaction`.
@@ -193,6 +196,7 @@ impl Store {
             write_errors: c.write_errors.load(Ordering::Relaxed),
             records_lost: c.records_lost.load(Ordering::Relaxed),
             compactions: c.compactions.load(Ordering::Relaxed),
+            syncs: c.syncs.load(Ordering::Relaxed),
         }
     }
 

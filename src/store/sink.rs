@@ -39,6 +39,8 @@ pub(crate) struct Counters {
     pub records_lost: AtomicU64,
     /// Compactions completed since open.
     pub compactions: AtomicU64,
+    /// Successful fsyncs of the log since open.
+    pub syncs: AtomicU64,
 }
 
 /// The log file and the writer's view of it.
@@ -189,6 +191,7 @@ impl LogSink {
         }
         self.synced_len = self.len;
         self.unsynced.clear();
+        self.counters.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -172,6 +172,9 @@ fn always_mode_survives_a_crash_with_many_concurrent_appends() {
         }
         store
     });
+    let stats = store.stats();
+    assert_eq!(stats.records_written, 1000);
+    assert!(stats.syncs < 1000, "appends should share fsyncs: {stats:?}");
     // Crash: the runtime (and the writer task) dies without `close`, then the handle goes.
     drop(runtime);
     drop(store);
@@ -185,6 +188,31 @@ fn always_mode_survives_a_crash_with_many_concurrent_appends() {
         assert_eq!(as_map(&rec).len(), 1000);
         assert_eq!(as_map(&rec)[&b("client-49-19")], b("v19"));
     });
+}
+
+#[tokio::test]
+async fn batch_mode_syncs_soon_after_a_write_and_never_mode_waits_for_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+    store.append(b("k"), b("v")).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.stats().syncs == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sync in batch mode"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    store.close().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Never).await.unwrap();
+    store.append(b("k"), b("v")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    assert_eq!(store.stats().syncs, 0);
+    assert_eq!(store.stats().records_written, 1);
+    store.close().await.unwrap();
+    assert_eq!(store.stats().syncs, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
