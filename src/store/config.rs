@@ -11,7 +11,8 @@ use serde::Deserialize;
 pub enum Fsync {
     /// `append` returns only after its record is fsynced (one fsync per batch of appends).
     Always,
-    /// `append` returns once queued; the writer fsyncs within 10 ms of any write.
+    /// `append` returns once queued; the writer starts an fsync at most 10 ms after a write,
+    /// so a crash loses at most the last ~10 ms of appends (plus one fsync's duration).
     #[default]
     Batch,
     /// Syncing is left to the operating system (and to `close` and compaction).

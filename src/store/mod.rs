@@ -173,6 +173,17 @@ impl Store {
         Ok((store, recovered))
     }
 
+    /// Writes and fsyncs every record appended before this call, whatever the fsync mode.
+    ///
+    /// # Errors
+    /// [`StoreError::Write`] when the write or sync failed (the writer keeps retrying),
+    /// [`StoreError::Closed`] after `close`.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        let (done, synced) = oneshot::channel();
+        self.send(Command::Sync { done }).await?;
+        synced.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Flushes and fsyncs everything appended, then stops the writer; later appends fail with
     /// [`StoreError::Closed`].
     ///

@@ -211,8 +211,13 @@ async fn batch_mode_syncs_soon_after_a_write_and_never_mode_waits_for_close() {
     tokio::time::sleep(std::time::Duration::from_millis(30)).await;
     assert_eq!(store.stats().syncs, 0);
     assert_eq!(store.stats().records_written, 1);
-    store.close().await.unwrap();
+    store.sync().await.unwrap();
     assert_eq!(store.stats().syncs, 1);
+    store.sync().await.unwrap();
+    assert_eq!(store.stats().syncs, 1, "nothing new to sync");
+    store.append(b("k"), b("w")).await.unwrap();
+    store.close().await.unwrap();
+    assert_eq!(store.stats().syncs, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

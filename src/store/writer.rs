@@ -5,7 +5,7 @@
 //! one `write` on a blocking thread; meanwhile new appends queue up for the next batch. That is
 //! group commit: in `Fsync::Always` one fsync covers a whole batch, and each appender's reply is
 //! sent only after it. In `Fsync::Batch` the first unsynced write starts a 10 ms timer and the
-//! writer syncs when it fires (or at the next batch after it). Control commands (compaction
+//! writer syncs when it fires (or at the next batch after it). Control commands (sync, compaction
 //! steps, close) are handled in channel order, after the appends queued before them are flushed.
 //!
 //! Failures never panic or stop the writer: it logs them, answers waiting appenders with
@@ -68,6 +68,11 @@ pub(crate) enum Command {
         len: u64,
         /// Answered with the new log's size and the number of appends carried over.
         done: Reply<(u64, u64)>,
+    },
+    /// Flush and sync everything handled so far.
+    Sync {
+        /// Answered once everything is synced (or failed to be).
+        done: Reply<()>,
     },
     /// Flush, sync and stop.
     Close {
@@ -210,14 +215,13 @@ impl Writer {
                 len,
                 done,
             } => self.finish_compaction(file, tmp, len, done).await,
+            Command::Sync { done } => {
+                let (alive, result) = self.sync_all().await;
+                let _ = done.send(result);
+                alive
+            }
             Command::Close { done } => {
-                let alive = self.flush(Vec::new(), true).await;
-                let clean = alive && !self.sink.as_ref().is_some_and(LogSink::has_unsynced);
-                let result = match (clean, self.last_error.take()) {
-                    (true, _) => Ok(()),
-                    (false, Some(e)) => Err(StoreError::Write(e)),
-                    (false, None) => Err(StoreError::Closed),
-                };
+                let (_, result) = self.sync_all().await;
                 // Release the file and the directory lock before answering, so the caller
                 // may open the store again as soon as `close` returns.
                 self.sink = None;
@@ -225,6 +229,19 @@ impl Writer {
                 false
             }
         }
+    }
+
+    /// Writes and fsyncs everything; returns whether the writer still has its log, and how it
+    /// went.
+    async fn sync_all(&mut self) -> (bool, Result<(), StoreError>) {
+        let alive = self.flush(Vec::new(), true).await;
+        let clean = alive && !self.sink.as_ref().is_some_and(LogSink::has_unsynced);
+        let result = match (clean, self.last_error.clone()) {
+            (true, _) => Ok(()),
+            (false, Some(e)) => Err(StoreError::Write(e)),
+            (false, None) => Err(StoreError::Closed),
+        };
+        (alive, result)
     }
 
     /// Keeps a copy of an append while a compaction waits for it.
