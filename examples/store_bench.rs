@@ -79,7 +79,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = cpu_seconds() - cpu;
     let s = &recovered.stats;
     println!(
-        "recovery: {} records, {} live, {:.1} MiB read in {:.2?} wall, {cpu:.2} s CPU ({:.2} M records/s wall)",
+        "recovery: {} records, {} live, {:.1} MiB read in {:.2?} wall, {cpu:.2} s CPU \
+         ({:.2} M records/s wall)",
         s.records_read,
         s.live_records,
         s.bytes_read as f64 / 1048576.0,

@@ -43,10 +43,17 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The file does not start with a herd store header.
-    #[error("{} is not a herd store log (bad header); move it away or run `herd repair`", .0.display())]
+    #[error(
+        "{} is not a herd store log (bad header); move it away or run `herd repair`",
+        .0.display()
+    )]
     NotALog(PathBuf),
     /// The log was written by a format version this build cannot read.
-    #[error("{} has store format version {version}, this build reads version {}", path.display(), super::format::VERSION)]
+    #[error(
+        "{} has store format version {version}, this build reads version {}",
+        path.display(),
+        super::format::VERSION
+    )]
     UnsupportedVersion {
         /// The log file.
         path: PathBuf,

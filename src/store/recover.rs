@@ -87,7 +87,7 @@ pub(crate) fn open_log(dir: &Path) -> Result<OpenLog, StoreError> {
     match format::check_header(&head) {
         HeaderCheck::Valid => {}
         HeaderCheck::Partial => {
-            tracing::warn!(path = %path.display(), "log header was cut short; starting an empty log");
+            tracing::warn!(path = %path.display(), "log header cut short; starting an empty log");
             durable::create_log(dir, &path)?;
             file = reopen(&path)?;
         }

@@ -127,7 +127,8 @@ impl LogSink {
             .and_then(|()| if sync { self.sync() } else { Ok(()) });
         if let Err(e) = &result {
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(path = %self.path.display(), error = %e, "store write failed; will retry");
+            let path = self.path.display();
+            tracing::error!(path = %path, error = %e, "store write failed; will retry");
             if self.pending.len() > PENDING_CAP {
                 tracing::error!(
                     records = self.pending_records,
