@@ -5,7 +5,9 @@
 //! wins" gives back the table. The store never interprets payloads.
 //!
 //! Modules, one concept each:
-//! - [`format`]: the header and the checksummed frame around each record (pure functions);
+//! - `append`: [`Store::append`], and permits that fix the order of appends (see below);
+//! - [`config`]: fsync modes and the compaction policy; [`error`]: what can go wrong;
+//! - [`format`](mod@format): the header and the checksummed frame around each record (pure functions);
 //! - `recover`: replay at open, cutting a torn tail and refusing damage in the middle;
 //! - [`repair`](mod@repair): salvage every valid record around damage into a clean log;
 //! - `writer` and `sink`: the task that owns the file, batching appends (group commit) and
@@ -129,7 +131,7 @@ impl Store {
     /// Must be called inside a tokio runtime. A torn last record is cut off.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] for damage in the middle of the log (run [`repair`]),
+    /// [`StoreError::Corrupt`] for damage in the middle of the log (run [`repair()`]),
     /// [`StoreError::Locked`] when another store has the directory open,
     /// [`StoreError::NotALog`] / [`StoreError::UnsupportedVersion`] for a foreign file, and
     /// [`StoreError::Io`] for file-system failures.
