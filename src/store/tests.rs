@@ -489,3 +489,41 @@ async fn a_zero_filled_tail_is_cut_and_repair_handles_tails_and_headers() {
     let untouched = repair(dir.path()).unwrap();
     assert_eq!((untouched.damaged_regions, untouched.backup), (0, None));
 }
+
+#[tokio::test]
+async fn an_abandoned_compaction_changes_nothing_and_the_next_one_works() {
+    use futures::FutureExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+    let mut table = HashMap::new();
+    for i in 0..100 {
+        let (k, p) = (b(format!("k{}", i % 10)), b(format!("{i}")));
+        table.insert(k.clone(), p.clone());
+        store.append(k, p).await.unwrap();
+    }
+    // The snapshot closure panics after the writer started copying appends.
+    let panicked = std::panic::AssertUnwindSafe(
+        store.compact(|| -> Vec<(Bytes, Bytes)> { panic!("snapshot failed") }),
+    )
+    .catch_unwind()
+    .await;
+    assert!(panicked.is_err());
+    for i in 100..120 {
+        let (k, p) = (b(format!("k{}", i % 10)), b(format!("{i}")));
+        table.insert(k.clone(), p.clone());
+        store.append(k, p).await.unwrap();
+    }
+    let before = store.stats().file_bytes;
+    let snapshot = table.clone();
+    let report = store.compact(|| snapshot).await.unwrap();
+    assert_eq!(
+        report.carried_over, 0,
+        "copies from the abandoned compaction leaked"
+    );
+    assert!(report.bytes_after < before);
+    store.close().await.unwrap();
+    let (_, rec) = Store::open(dir.path(), Fsync::Batch).await.unwrap();
+    assert_eq!(as_map(&rec), table);
+    assert_eq!(rec.stats.records_read, 10);
+}
