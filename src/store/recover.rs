@@ -231,27 +231,53 @@ fn cut_or_refuse(
     stats: &mut RecoveryStats,
 ) -> Result<u64, StoreError> {
     let read_err = |e| StoreError::io("reading", path, e);
-    file.seek(SeekFrom::Start(stop)).map_err(read_err)?;
-    let mut rest = Vec::new();
-    file.read_to_end(&mut rest).map_err(read_err)?;
-    if let Some(at) = format::find_next_frame(&rest[1..]) {
+    if let Some(next_valid) = next_frame_after(file, stop + 1).map_err(read_err)? {
         return Err(StoreError::Corrupt {
             file: path.to_path_buf(),
             dir: dir.to_path_buf(),
             offset: stop,
-            next_valid: stop + 1 + at as u64,
+            next_valid,
             reason,
         });
     }
+    let file_len = file.metadata().map_err(read_err)?.len();
     tracing::warn!(
         path = %path.display(),
         offset = stop,
-        bytes = rest.len(),
+        bytes = file_len - stop,
         "cutting off a torn last write"
     );
+    // No fsync needed: if the cut is lost in a crash, the same tail is cut again at the next
+    // open, and the first synced append after it makes the new length durable anyway.
     file.set_len(stop)
-        .and_then(|()| file.sync_all())
         .map_err(|e| StoreError::io("truncating a torn tail of", path, e))?;
-    stats.torn_bytes_cut = rest.len() as u64;
+    stats.torn_bytes_cut = file_len - stop;
     Ok(stop)
+}
+
+/// File offset of the first valid frame at or after `from`, trying every byte position.
+///
+/// Reads in chunks, so memory stays near one chunk plus one frame however far the damage
+/// reaches.
+fn next_frame_after(file: &mut File, from: u64) -> std::io::Result<Option<u64>> {
+    file.seek(SeekFrom::Start(from))?;
+    // buf[0] sits at file offset `base`; `at` is the next candidate position in buf.
+    let (mut buf, mut base, mut at, mut eof) = (Vec::new(), from, 0usize, false);
+    loop {
+        while at < buf.len() {
+            match format::decode(&buf[at..]) {
+                Decoded::Record { .. } => return Ok(Some(base + at as u64)),
+                Decoded::Incomplete if !eof => break,
+                Decoded::Incomplete | Decoded::Invalid => at += 1,
+            }
+        }
+        if eof {
+            return Ok(None);
+        }
+        buf.drain(..at);
+        base += at as u64;
+        at = 0;
+        let n = (&mut *file).take(CHUNK as u64).read_to_end(&mut buf)?;
+        eof = n == 0;
+    }
 }
