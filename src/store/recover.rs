@@ -97,8 +97,7 @@ pub(crate) fn open_log(dir: &Path) -> Result<OpenLog, StoreError> {
         }
     }
     let mut recovered = Recovered::default();
-    let mut table = Table::default();
-    let end = replay(dir, &path, &mut file, &mut table, &mut recovered.stats)?;
+    let (end, table) = build_table(dir, &path, &mut file, &mut recovered.stats)?;
     recovered.entries = table.entries.into_iter().collect();
     recovered.stats.live_records = recovered.entries.len() as u64;
     recovered.stats.live_bytes = recovered
@@ -126,14 +125,12 @@ fn reopen(path: &Path) -> Result<File, StoreError> {
 
 /// The table built during replay: the last payload per key.
 ///
-/// Replay is dominated by hashing, so each record's key is hashed once (a raw hash table
-/// rather than `get_mut` then `insert`). Keys come from the network, so the hasher is seeded
-/// per process (foldhash resists simple flooding, and is much faster than `SipHash`).
-#[derive(Default)]
+/// Keys come from the network, so the hasher is seeded per process (foldhash resists simple
+/// flooding and is much faster than `SipHash`). Each key is hashed once, by the reading thread.
 struct Table {
     /// `(key, payload)` pairs, one per key.
     entries: HashTable<(Bytes, Bytes)>,
-    /// The seeded hasher.
+    /// The seeded hasher, shared with the reading thread.
     hasher: foldhash::fast::RandomState,
 }
 
@@ -145,33 +142,110 @@ impl Table {
             .reserve(n, |(k, _)| hasher.hash_one(k.as_ref()));
     }
 
-    /// Sets the payload of `key`, copying the key only when it is new.
-    fn upsert(&mut self, key: &[u8], payload: Bytes) {
-        let hash = self.hasher.hash_one(key);
-        if let Some(slot) = self.entries.find_mut(hash, |(k, _)| k.as_ref() == key) {
+    /// Sets the payload of `key`, whose hash is `hash`.
+    fn upsert(&mut self, hash: u64, key: Bytes, payload: Bytes) {
+        if let Some(slot) = self.entries.find_mut(hash, |(k, _)| *k == key) {
             slot.1 = payload;
             return;
         }
         let hasher = &self.hasher;
         self.entries
-            .insert_unique(hash, (Bytes::copy_from_slice(key), payload), |(k, _)| {
-                hasher.hash_one(k.as_ref())
-            });
+            .insert_unique(hash, (key, payload), |(k, _)| hasher.hash_one(k.as_ref()));
     }
 }
 
-/// Replays the frames after the header into `table`; returns the offset past the last good one.
+/// What the reading thread hands to the table thread.
+enum Handoff {
+    /// Room to reserve, guessed from the file size and the first frame.
+    Reserve(usize),
+    /// Records in log order, each with its key's hash.
+    Records(Vec<(u64, Bytes, Bytes)>),
+}
+
+/// Records per [`Handoff::Records`].
+const HANDOFF_BATCH: usize = 4096;
+
+/// Replays the log into a table, on two threads: this one reads, checks and copies frames
+/// and hashes keys; a second one keeps the table (the part bound by memory latency). Returns
+/// the offset past the last good frame and the table.
+fn build_table(
+    dir: &Path,
+    path: &Path,
+    file: &mut File,
+    stats: &mut RecoveryStats,
+) -> Result<(u64, Table), StoreError> {
+    let file_len = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading", path, e))?
+        .len();
+    let hasher = foldhash::fast::RandomState::default();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Handoff>(4);
+    std::thread::scope(|scope| {
+        let keeper = {
+            let hasher = hasher.clone();
+            scope.spawn(move || {
+                let mut table = Table {
+                    entries: HashTable::new(),
+                    hasher,
+                };
+                for handoff in rx {
+                    match handoff {
+                        Handoff::Reserve(n) => table.reserve(n),
+                        Handoff::Records(batch) => {
+                            for (hash, key, payload) in batch {
+                                table.upsert(hash, key, payload);
+                            }
+                        }
+                    }
+                }
+                table
+            })
+        };
+        let mut batch = Vec::with_capacity(HANDOFF_BATCH);
+        let mut first = true;
+        // A failed send means the table thread is gone; joining it below reports why.
+        let result = replay(dir, path, file, stats, |key, payload| {
+            if first {
+                first = false;
+                // Superseded records make this an overestimate, bounded by the file size.
+                let guess = file_len / format::frame_len(key.len(), payload.len()) as u64;
+                let guess = usize::try_from(guess.min(MAX_RESERVE)).unwrap_or(0);
+                let _ = tx.send(Handoff::Reserve(guess));
+            }
+            let hash = hasher.hash_one(key);
+            batch.push((
+                hash,
+                Bytes::copy_from_slice(key),
+                Bytes::copy_from_slice(payload),
+            ));
+            if batch.len() == HANDOFF_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(HANDOFF_BATCH));
+                let _ = tx.send(Handoff::Records(full));
+            }
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(Handoff::Records(batch));
+        }
+        drop(tx);
+        let table = keeper
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        result.map(|end| (end, table))
+    })
+}
+
+/// Reads the frames after the header in order, calling `on_record` with each record; returns
+/// the offset past the last good one (after cutting a torn tail).
 fn replay(
     dir: &Path,
     path: &Path,
     file: &mut File,
-    table: &mut Table,
     stats: &mut RecoveryStats,
+    mut on_record: impl FnMut(&[u8], &[u8]),
 ) -> Result<u64, StoreError> {
     let read_err = |e| StoreError::io("reading", path, e);
     file.seek(SeekFrom::Start(HEADER_LEN as u64))
         .map_err(read_err)?;
-    let file_len = file.metadata().map_err(read_err)?.len();
     let mut buf = vec![0u8; CHUNK];
     // buf[start..filled] holds unparsed bytes; buf[0] sits at file offset `base`.
     let (mut start, mut filled, mut base) = (0usize, 0usize, HEADER_LEN as u64);
@@ -183,13 +257,7 @@ fn replay(
                 payload,
                 frame_len,
             } => {
-                if stats.records_read == 0 {
-                    // Guess the key count from the first frame; superseded records make this
-                    // an overestimate, bounded by the file size.
-                    let guess = file_len / frame_len as u64;
-                    table.reserve(usize::try_from(guess.min(MAX_RESERVE)).unwrap_or(0));
-                }
-                table.upsert(key, Bytes::copy_from_slice(payload));
+                on_record(key, payload);
                 stats.records_read += 1;
                 start += frame_len;
             }
