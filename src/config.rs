@@ -71,18 +71,7 @@ pub enum ProviderKind {
     GoogleLegacy,
 }
 
-/// How hard the location store syncs what it writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FsyncPolicy {
-    /// An IAMAT is answered only after its record is on disk.
-    Always,
-    /// Synced at least every 10 ms; a crash loses at most that window.
-    #[default]
-    Batch,
-    /// Left to the operating system.
-    Never,
-}
+pub use crate::store::Fsync as FsyncPolicy;
 
 /// The `[places]` section, resolved.
 #[derive(Debug, Clone, PartialEq)]
