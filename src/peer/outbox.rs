@@ -108,6 +108,7 @@ mod tests {
     fn rec(client: &str, time: u64) -> Record {
         Record::received(
             "A",
+            time,
             0,
             client.as_bytes(),
             b"+1+1",

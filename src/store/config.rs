@@ -74,7 +74,7 @@ impl CompactionPolicy {
 }
 
 /// Everything [`Store::open_with`](super::Store::open_with) needs besides the directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct StoreConfig {
     /// When appends are fsynced.
     pub fsync: Fsync,
@@ -82,6 +82,18 @@ pub struct StoreConfig {
     pub compaction: CompactionPolicy,
     /// Appends that may wait for the writer before `append` itself waits (backpressure).
     pub queue_capacity: usize,
+    /// Decides, at replay, whether a later record of a key replaces the one kept so far. The
+    /// default keeps the last appended; a caller whose appends for one key may reach the log
+    /// out of order (newer-wins decided elsewhere) passes its own order here.
+    pub supersedes: Supersedes,
+}
+
+/// `supersedes(later, kept)`: true when the `later` payload of a key replaces the `kept` one.
+pub type Supersedes = fn(later: &[u8], kept: &[u8]) -> bool;
+
+/// The default order: the last append wins.
+fn last_append_wins(_later: &[u8], _kept: &[u8]) -> bool {
+    true
 }
 
 impl Default for StoreConfig {
@@ -90,6 +102,7 @@ impl Default for StoreConfig {
             fsync: Fsync::default(),
             compaction: CompactionPolicy::default(),
             queue_capacity: 4096,
+            supersedes: last_append_wins,
         }
     }
 }

@@ -56,7 +56,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 pub use append::{AppendPermit, Durable};
 pub use compact::CompactReport;
-pub use config::{CompactionPolicy, Fsync, StoreConfig, UnknownFsync};
+pub use config::{CompactionPolicy, Fsync, StoreConfig, Supersedes, UnknownFsync};
 pub use error::StoreError;
 pub use recover::{Recovered, RecoveryStats};
 pub use repair::{repair, RepairReport};
@@ -150,7 +150,7 @@ impl Store {
                     .map_err(|e| StoreError::io("creating directory", &dir, e))?;
                 let lock = durable::lock_dir(&dir)?;
                 durable::remove_leftovers(&dir);
-                let log = recover::open_log(&dir)?;
+                let log = recover::open_log(&dir, config.supersedes)?;
                 counters
                     .live_bytes_at_rewrite
                     .store(log.recovered.stats.live_bytes, Ordering::Relaxed);

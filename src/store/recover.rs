@@ -10,6 +10,7 @@
 //!   [`StoreError::Corrupt`], changing nothing, because cutting there would throw away good
 //!   records; `herd repair` salvages them.
 
+use super::config::Supersedes;
 use std::fs::{File, OpenOptions};
 use std::hash::BuildHasher;
 use std::io::{Read, Seek, SeekFrom};
@@ -70,7 +71,7 @@ pub(crate) struct OpenLog {
 /// # Errors
 /// [`StoreError::Corrupt`] for damage with valid records after it, [`StoreError::NotALog`] or
 /// [`StoreError::UnsupportedVersion`] for a foreign header, [`StoreError::Io`] otherwise.
-pub(crate) fn open_log(dir: &Path) -> Result<OpenLog, StoreError> {
+pub(crate) fn open_log(dir: &Path, supersedes: Supersedes) -> Result<OpenLog, StoreError> {
     let started = Instant::now();
     let path = dir.join(durable::LOG_NAME);
     let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
@@ -99,7 +100,7 @@ pub(crate) fn open_log(dir: &Path) -> Result<OpenLog, StoreError> {
         }
     }
     let mut recovered = Recovered::default();
-    let (end, table) = build_table(dir, &path, &mut file, &mut recovered.stats)?;
+    let (end, table) = build_table(dir, &path, &mut file, &mut recovered.stats, supersedes)?;
     recovered.entries = table.entries.into_iter().collect();
     recovered.stats.live_records = recovered.entries.len() as u64;
     recovered.stats.live_bytes = recovered
@@ -134,6 +135,8 @@ struct Table {
     entries: HashTable<(Bytes, Bytes)>,
     /// The seeded hasher, shared with the reading thread.
     hasher: foldhash::fast::RandomState,
+    /// Whether a later payload of a key replaces the one kept so far.
+    supersedes: Supersedes,
 }
 
 impl Table {
@@ -147,7 +150,9 @@ impl Table {
     /// Sets the payload of `key`, whose hash is `hash`.
     fn upsert(&mut self, hash: u64, key: Bytes, payload: Bytes) {
         if let Some(slot) = self.entries.find_mut(hash, |(k, _)| *k == key) {
-            slot.1 = payload;
+            if (self.supersedes)(&payload, &slot.1) {
+                slot.1 = payload;
+            }
             return;
         }
         let hasher = &self.hasher;
@@ -175,6 +180,7 @@ fn build_table(
     path: &Path,
     file: &mut File,
     stats: &mut RecoveryStats,
+    supersedes: Supersedes,
 ) -> Result<(u64, Table), StoreError> {
     let file_len = file
         .metadata()
@@ -189,6 +195,7 @@ fn build_table(
                 let mut table = Table {
                     entries: HashTable::new(),
                     hasher,
+                    supersedes,
                 };
                 for handoff in rx {
                     match handoff {
