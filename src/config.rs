@@ -454,10 +454,16 @@ fn resolve_servers(
     let mut servers = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
         let field = |f: &str| format!("servers[{i}].{f}");
-        if s.name.is_empty() || s.name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.name.is_empty()
+            || s.name.starts_with('*')
+            || s.name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '=')
+        {
             return Err(err(
                 &field("name"),
-                format!("\"{}\" is not a name (one word, no white space)", s.name),
+                format!(
+                    "\"{}\" is not a name (one word: no white space, no '=', not starting with '*')",
+                    s.name
+                ),
             ));
         }
         if let Some(j) = index.insert(&s.name, i) {

@@ -48,6 +48,26 @@ enum Command {
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// Print a server's table (client, origin, time, location) sorted by client.
+    Dump {
+        /// A server name of the config, or HOST:PORT.
+        target: String,
+        /// The herd's config file, for names and the shared secret (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How long to wait for the table.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Salvage every valid stored record of a server whose store is damaged (run it while the
+    /// server is stopped).
+    Repair {
+        /// The server's name in the config.
+        name: String,
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Check or print configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -205,6 +225,37 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 use std::io::Write;
                 std::io::stdout().write_all(&answer)?;
             }
+            Ok(())
+        }
+        Command::Dump { target, config, timeout } => {
+            let config = load(config.as_deref())?;
+            let addr = resolve_target(&target, &config).await?;
+            let name = config.server(&target).map_or("*", |s| s.name.as_str());
+            let secret = config.herd.secret_env.as_ref().and_then(|v| std::env::var(v).ok()).filter(|s| !s.is_empty());
+            let table = herd::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
+                .await
+                .with_context(|| format!("dumping {addr}"))?;
+            use std::io::Write;
+            std::io::stdout().write_all(&table)?;
+            Ok(())
+        }
+        Command::Repair { name, config } => {
+            let config = load(config.as_deref())?;
+            if config.server(&name).is_none() {
+                return Err(UsageError(format!("{}: no server called \"{name}\" (known: {})", config.source, config.names().join(", "))).into());
+            }
+            let dir = config.storage.dir.join(&name);
+            let report = tokio::task::spawn_blocking(move || herd::store::repair(&dir)).await??;
+            println!(
+                "{}: kept {} records, dropped {} bytes in {} damaged stretches ({} -> {} bytes){}",
+                config.storage.dir.join(&name).display(),
+                report.records_kept,
+                report.bytes_dropped,
+                report.damaged_regions,
+                report.bytes_before,
+                report.bytes_after,
+                report.backup.map(|b| format!("; the damaged original is kept as {}", b.display())).unwrap_or_default()
+            );
             Ok(())
         }
         Command::Config(ConfigCommand::Check { file }) => {
