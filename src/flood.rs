@@ -111,6 +111,13 @@ pub struct Flood {
     catch_up: bool,
     /// The last sequence number this server gave a record.
     seq: AtomicU64,
+    /// The own watermark until every neighbour has caught this server up once since start:
+    /// the highest own number read back from storage (own records numbered above it may have
+    /// been lost in a crash, and neighbours may hold them).
+    own_floor: AtomicU64,
+    /// The neighbours that finished a catch-up of this server since start; once all have,
+    /// the own watermark is the counter.
+    caught_by: Mutex<Vec<bool>>,
     /// What this server knows it holds of other origins.
     marks: Mutex<HashMap<String, u64>>,
     /// Records older than this (POSIX seconds) are forgotten; `i64::MIN` when nothing is.
@@ -126,6 +133,8 @@ impl Flood {
             neighbours,
             catch_up,
             seq: AtomicU64::new(0),
+            own_floor: AtomicU64::new(0),
+            caught_by: Mutex::new(vec![false; neighbours]),
             marks: Mutex::new(HashMap::new()),
             forget_before: AtomicI64::new(i64::MIN),
         }
@@ -152,6 +161,7 @@ impl Flood {
     pub fn restore(&self, record: Record) {
         if record.origin() == self.me.as_bytes() {
             self.seq.fetch_max(record.seq(), Ordering::AcqRel);
+            self.own_floor.fetch_max(record.seq(), Ordering::AcqRel);
         }
         self.table.offer(&record);
     }
@@ -163,7 +173,9 @@ impl Flood {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        marks.insert(self.me.clone(), self.seq.load(Ordering::Acquire));
+        let confirmed = self.caught_by.lock().unwrap_or_else(|e| e.into_inner()).iter().all(|&c| c);
+        let own = if confirmed { self.seq.load(Ordering::Acquire) } else { self.own_floor.load(Ordering::Acquire) };
+        marks.insert(self.me.clone(), own);
         marks
     }
 
@@ -219,12 +231,17 @@ impl Flood {
                 }
                 return false;
             }
-            Event::CaughtUp { marks: theirs, .. } => {
+            Event::CaughtUp { from, marks: theirs } => {
+                if let Some(caught) = self.caught_by.lock().unwrap_or_else(|e| e.into_inner()).get_mut(from) {
+                    *caught = true;
+                }
                 let mut marks = self.lock_marks();
                 for (origin, seq) in theirs {
                     if origin == self.me {
-                        // Never number below what a neighbour already holds of this server.
+                        // Never number below what a neighbour already holds of this server,
+                        // and hold all of it now.
                         self.seq.fetch_max(seq, Ordering::AcqRel);
+                        self.own_floor.fetch_max(seq, Ordering::AcqRel);
                     } else {
                         let mark = marks.entry(origin).or_insert(0);
                         *mark = (*mark).max(seq);
@@ -381,6 +398,19 @@ mod tests {
         assert_eq!(f.next_seq(0), 101);
         assert_eq!(f.next_seq(500), 500);
         assert_eq!(f.next_seq(0), 501);
+    }
+
+    #[test]
+    fn the_own_watermark_waits_for_every_neighbour_after_a_restart() {
+        let f = flood(2);
+        f.restore(Record::received("Me", 50, 0, b"c", b"+1+1", b"1", (1.0, 1.0)));
+        assert_eq!(f.next_seq(1000), 1000);
+        let mut a = Vec::new();
+        assert_eq!(f.watermarks().get("Me"), Some(&50));
+        f.handle(Event::CaughtUp { from: 0, marks: [("Me".to_string(), 60)].into() }, &mut a);
+        assert_eq!(f.watermarks().get("Me"), Some(&60));
+        f.handle(Event::CaughtUp { from: 1, marks: Watermarks::new() }, &mut a);
+        assert_eq!(f.watermarks().get("Me"), Some(&1000));
     }
 
     #[test]
