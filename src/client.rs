@@ -77,17 +77,26 @@ pub async fn interactive(addr: SocketAddr) -> std::io::Result<()> {
 ///
 /// # Errors
 /// The connection failed, the server refused the handshake, or it did not finish in `timeout`.
-pub async fn dump(addr: SocketAddr, name: &str, secret: Option<&[u8]>, timeout: Duration) -> std::io::Result<Vec<u8>> {
+pub async fn dump(
+    addr: SocketAddr,
+    name: &str,
+    secret: Option<&[u8]>,
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
     let work = async {
         let mut stream = TcpStream::connect(addr).await?;
-        let mut table = crate::peer::handshake::dial(&mut stream, crate::peer::handshake::DUMP, name, secret)
-            .await
-            .map_err(|e| std::io::Error::other(format!("the server refused the dump: {e}")))?
-            .to_vec();
+        let mut table =
+            crate::peer::handshake::dial(&mut stream, crate::peer::handshake::DUMP, name, secret)
+                .await
+                .map_err(|e| std::io::Error::other(format!("the server refused the dump: {e}")))?
+                .to_vec();
         stream.read_to_end(&mut table).await?;
         Ok(table)
     };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the server did not answer in time"))?
+    tokio::time::timeout(timeout, work).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the server did not answer in time",
+        )
+    })?
 }

@@ -456,7 +456,9 @@ fn resolve_servers(
         let field = |f: &str| format!("servers[{i}].{f}");
         if s.name.is_empty()
             || s.name.starts_with('*')
-            || s.name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '=')
+            || s.name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '=')
         {
             return Err(err(
                 &field("name"),

@@ -173,8 +173,17 @@ impl Flood {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        let confirmed = self.caught_by.lock().unwrap_or_else(|e| e.into_inner()).iter().all(|&c| c);
-        let own = if confirmed { self.seq.load(Ordering::Acquire) } else { self.own_floor.load(Ordering::Acquire) };
+        let confirmed = self
+            .caught_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|&c| c);
+        let own = if confirmed {
+            self.seq.load(Ordering::Acquire)
+        } else {
+            self.own_floor.load(Ordering::Acquire)
+        };
         marks.insert(self.me.clone(), own);
         marks
     }
@@ -231,8 +240,16 @@ impl Flood {
                 }
                 return false;
             }
-            Event::CaughtUp { from, marks: theirs } => {
-                if let Some(caught) = self.caught_by.lock().unwrap_or_else(|e| e.into_inner()).get_mut(from) {
+            Event::CaughtUp {
+                from,
+                marks: theirs,
+            } => {
+                if let Some(caught) = self
+                    .caught_by
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(from)
+                {
                     *caught = true;
                 }
                 let mut marks = self.lock_marks();
@@ -276,15 +293,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn rec(client: &str, time: u64) -> Record {
-        Record::received(
-            "A",
-            time,
-            0,
-            client.as_bytes(),
-            b"+1+1",
-            time.to_string().as_bytes(),
-            (1.0, 1.0),
-        )
+        crate::record::sample(client, time)
     }
 
     fn flood(neighbours: usize) -> Flood {
@@ -403,13 +412,33 @@ mod tests {
     #[test]
     fn the_own_watermark_waits_for_every_neighbour_after_a_restart() {
         let f = flood(2);
-        f.restore(Record::received("Me", 50, 0, b"c", b"+1+1", b"1", (1.0, 1.0)));
+        f.restore(Record::received(
+            "Me",
+            50,
+            0,
+            b"c",
+            b"+1+1",
+            b"1",
+            (1.0, 1.0),
+        ));
         assert_eq!(f.next_seq(1000), 1000);
         let mut a = Vec::new();
         assert_eq!(f.watermarks().get("Me"), Some(&50));
-        f.handle(Event::CaughtUp { from: 0, marks: [("Me".to_string(), 60)].into() }, &mut a);
+        f.handle(
+            Event::CaughtUp {
+                from: 0,
+                marks: [("Me".to_string(), 60)].into(),
+            },
+            &mut a,
+        );
         assert_eq!(f.watermarks().get("Me"), Some(&60));
-        f.handle(Event::CaughtUp { from: 1, marks: Watermarks::new() }, &mut a);
+        f.handle(
+            Event::CaughtUp {
+                from: 1,
+                marks: Watermarks::new(),
+            },
+            &mut a,
+        );
         assert_eq!(f.watermarks().get("Me"), Some(&1000));
     }
 

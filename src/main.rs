@@ -227,14 +227,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Dump { target, config, timeout } => {
+        Command::Dump {
+            target,
+            config,
+            timeout,
+        } => {
             let config = load(config.as_deref())?;
             let addr = resolve_target(&target, &config).await?;
             let name = config.server(&target).map_or("*", |s| s.name.as_str());
-            let secret = config.herd.secret_env.as_ref().and_then(|v| std::env::var(v).ok()).filter(|s| !s.is_empty());
-            let table = herd::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
-                .await
-                .with_context(|| format!("dumping {addr}"))?;
+            let secret = config
+                .herd
+                .secret_env
+                .as_ref()
+                .and_then(|v| std::env::var(v).ok())
+                .filter(|s| !s.is_empty());
+            let table =
+                herd::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
+                    .await
+                    .with_context(|| format!("dumping {addr}"))?;
             use std::io::Write;
             std::io::stdout().write_all(&table)?;
             Ok(())
@@ -242,7 +252,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Repair { name, config } => {
             let config = load(config.as_deref())?;
             if config.server(&name).is_none() {
-                return Err(UsageError(format!("{}: no server called \"{name}\" (known: {})", config.source, config.names().join(", "))).into());
+                return Err(UsageError(format!(
+                    "{}: no server called \"{name}\" (known: {})",
+                    config.source,
+                    config.names().join(", ")
+                ))
+                .into());
             }
             let dir = config.storage.dir.join(&name);
             let report = tokio::task::spawn_blocking(move || herd::store::repair(&dir)).await??;
@@ -254,7 +269,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 report.damaged_regions,
                 report.bytes_before,
                 report.bytes_after,
-                report.backup.map(|b| format!("; the damaged original is kept as {}", b.display())).unwrap_or_default()
+                report
+                    .backup
+                    .map(|b| format!("; the damaged original is kept as {}", b.display()))
+                    .unwrap_or_default()
             );
             Ok(())
         }

@@ -214,6 +214,20 @@ impl Record {
     }
 }
 
+/// A record of `client` at client time `time` (also its number), from server `A`, for tests.
+#[cfg(test)]
+pub fn sample(client: &str, time: u64) -> Record {
+    Record::received(
+        "A",
+        time,
+        0,
+        client.as_bytes(),
+        b"+1+1",
+        time.to_string().as_bytes(),
+        (1.0, 1.0),
+    )
+}
+
 /// For replaying stored records: true when the `later` stored record (`SEQ AT ...`) should
 /// replace the `kept` one, i.e. its client time is newer (unreadable bytes never win).
 pub fn stored_is_newer(later: &[u8], kept: &[u8]) -> bool {

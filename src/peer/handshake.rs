@@ -83,12 +83,8 @@ pub fn nonce() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// The proof of one side: HMAC-SHA256 over the role, both names and both nonces; `-` without
-/// a secret.
-pub fn proof(secret: Option<&[u8]>, role: &str, hello: &Hello, acceptor_nonce: &str) -> String {
-    let Some(secret) = secret else {
-        return "-".to_string();
-    };
+/// HMAC-SHA256 over the role, both names and both nonces.
+fn mac(secret: &[u8], role: &str, hello: &Hello, acceptor_nonce: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     for part in [
         role,
@@ -100,7 +96,19 @@ pub fn proof(secret: Option<&[u8]>, role: &str, hello: &Hello, acceptor_nonce: &
         mac.update(part.as_bytes());
         mac.update(b"\n");
     }
-    hex::encode(mac.finalize().into_bytes())
+    mac
+}
+
+/// The proof of one side (hex HMAC, see [`mac`]); `-` without a secret.
+pub fn proof(secret: Option<&[u8]>, role: &str, hello: &Hello, acceptor_nonce: &str) -> String {
+    match secret {
+        Some(secret) => hex::encode(
+            mac(secret, role, hello, acceptor_nonce)
+                .finalize()
+                .into_bytes(),
+        ),
+        None => "-".to_string(),
+    }
 }
 
 /// Checks a proof in constant time.
@@ -113,24 +121,11 @@ pub fn check_proof(
 ) -> bool {
     match secret {
         None => given == "-",
-        Some(secret) => {
-            let Ok(given) = hex::decode(given) else {
-                return false;
-            };
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-            for part in [
-                role,
-                &hello.dialer,
-                &hello.acceptor,
-                &hello.nonce,
-                acceptor_nonce,
-            ] {
-                mac.update(part.as_bytes());
-                mac.update(b"\n");
-            }
-            mac.verify_slice(&given).is_ok()
-        }
+        Some(secret) => hex::decode(given).is_ok_and(|given| {
+            mac(secret, role, hello, acceptor_nonce)
+                .verify_slice(&given)
+                .is_ok()
+        }),
     }
 }
 
