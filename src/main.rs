@@ -1,1 +1,249 @@
-fn main() {}
+//! The `herd` command: run servers, talk to them, check configs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use herd::config::{Config, ConfigError};
+use herd::server::{self, Running};
+
+/// An application server herd: peers that flood client locations and answer what is near them.
+#[derive(Parser)]
+#[command(name = "herd", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one server in the foreground until SIGINT or SIGTERM.
+    Serve {
+        /// The server's name in the config.
+        name: String,
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run every server of the config in this process until Ctrl-C.
+    Up {
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Send lines to a server and print the answers; with no LINE, copy stdin like nc.
+    Client {
+        /// A server name of the config, or HOST:PORT.
+        target: String,
+        /// Lines to send (each gets a newline).
+        lines: Vec<String>,
+        /// The herd's config file, to resolve server names (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How long to wait for the answers, e.g. 10s.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Check or print configs.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file and print the resolved topology.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the built-in config.
+    Default,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "herd=info".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("herd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herd: {e:#}");
+            // A config or argument problem is a usage error (2); anything else is 1.
+            if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// A problem with the command line that clap cannot see (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { name, config } => {
+            let config = load(config.as_deref())?;
+            if config.server(&name).is_none() {
+                return Err(UsageError(format!(
+                    "{}: no server called \"{name}\" (known: {})",
+                    config.source,
+                    config.names().join(", ")
+                ))
+                .into());
+            }
+            let places = herd::places::from_config(&config.places)
+                .map_err(|e| UsageError(format!("{}: {e}", config.source)))?;
+            let running = server::start(&config, &name, None, places).await?;
+            eprintln!(
+                "{name} listening on {} (log: {})",
+                running.addr,
+                running.log_path.display()
+            );
+            wait_for_signal().await;
+            running.shutdown().await;
+            Ok(())
+        }
+        Command::Up { config } => {
+            let config = load(config.as_deref())?;
+            let places = herd::places::from_config(&config.places)
+                .map_err(|e| UsageError(format!("{}: {e}", config.source)))?;
+            let mut running: Vec<Running> = Vec::new();
+            for s in &config.servers {
+                match server::start(&config, &s.name, None, Arc::clone(&places)).await {
+                    Ok(r) => running.push(r),
+                    Err(e) => {
+                        for r in running {
+                            r.shutdown().await;
+                        }
+                        return Err(e.into());
+                    }
+                }
+            }
+            println!(
+                "{:<12} {:<22} {:<32} LOG",
+                "SERVER", "ADDRESS", "NEIGHBOURS"
+            );
+            for (s, r) in config.servers.iter().zip(&running) {
+                println!(
+                    "{:<12} {:<22} {:<32} {}",
+                    s.name,
+                    r.addr,
+                    s.neighbours.join(","),
+                    r.log_path.display()
+                );
+            }
+            println!(
+                "places: {}; Ctrl-C stops the herd.",
+                herd::config::provider_name(config.places.provider)
+            );
+            wait_for_signal().await;
+            for r in running {
+                r.shutdown().await;
+            }
+            Ok(())
+        }
+        Command::Client {
+            target,
+            lines,
+            config,
+            timeout,
+        } => {
+            let config = load(config.as_deref())?;
+            let addr = resolve_target(&target, &config).await?;
+            if lines.is_empty() {
+                herd::client::interactive(addr)
+                    .await
+                    .with_context(|| format!("talking to {addr}"))?;
+            } else {
+                let answer = herd::client::exchange(addr, &lines, timeout)
+                    .await
+                    .with_context(|| format!("talking to {addr}"))?;
+                use std::io::Write;
+                std::io::stdout().write_all(&answer)?;
+            }
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => {
+            let config = Config::load(&file)?;
+            print!("{}", config.describe());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", herd::config::BUILTIN);
+            Ok(())
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    Config::load_or_builtin(path)
+}
+
+/// A server name of the config, or HOST:PORT.
+async fn resolve_target(target: &str, config: &Config) -> anyhow::Result<SocketAddr> {
+    if let Some(s) = config.server(target) {
+        return Ok(s.listen);
+    }
+    if let Ok(addr) = target.parse() {
+        return Ok(addr);
+    }
+    if target.contains(':') {
+        if let Some(addr) = tokio::net::lookup_host(target)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+        {
+            return Ok(addr);
+        }
+    }
+    Err(UsageError(format!(
+        "\"{target}\" is neither a server of {} ({}) nor HOST:PORT",
+        config.source,
+        config.names().join(", ")
+    ))
+    .into())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::config::Config;
 use command::{CommandMaker, Mix};
 use dial::Dialer;
 use propagation::{PropagationPlan, PropagationReport};
@@ -81,15 +82,18 @@ pub struct BenchArgs {
     /// Scenario to run.
     #[arg(value_enum, default_value = "iamat")]
     pub scenario: ScenarioKind,
-    /// Server to load, HOST:PORT; repeat to spread connections over several
-    /// (default: every server of --servers, else the built-in herd on 127.0.0.1:10000-10004).
-    #[arg(long = "target", value_name = "HOST:PORT")]
+    /// Server to load, a server name or HOST:PORT; repeat to spread connections over several
+    /// (default: every server of the herd).
+    #[arg(long = "target", value_name = "NAME|HOST:PORT")]
     pub targets: Vec<String>,
-    /// The herd's servers, NAME=HOST:PORT,... (default: the built-in herd on 127.0.0.1).
-    #[arg(long, value_name = "NAME=HOST:PORT,...")]
+    /// The herd's config file, for its servers and links (default: the built-in herd).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The herd's servers, NAME=HOST:PORT,... (instead of --config).
+    #[arg(long, value_name = "NAME=HOST:PORT,...", conflicts_with = "config")]
     pub servers: Option<String>,
     /// The herd's links, A-B,... (needed by `propagation` with --servers).
-    #[arg(long, value_name = "A-B,...")]
+    #[arg(long, value_name = "A-B,...", requires = "servers")]
     pub edges: Option<String>,
     /// Connections to open.
     #[arg(short = 'c', long, default_value_t = 50)]
@@ -203,9 +207,10 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Outcome> {
     if args.rate.is_nan() || args.rate <= 0.0 {
         anyhow::bail!("--rate must be above 0, got {}", args.rate);
     }
-    let topology = match &args.servers {
-        Some(servers) => Topology::parse(servers, args.edges.as_deref())?,
-        None => Topology::builtin(),
+    let topology = match (&args.servers, &args.config) {
+        (Some(servers), _) => Topology::parse(servers, args.edges.as_deref())?,
+        (None, Some(file)) => Topology::from_config(&Config::load(file)?),
+        (None, None) => Topology::builtin(),
     };
     let needed = args.connections as u64 + 64;
     match dial::raise_open_file_limit() {
@@ -238,18 +243,24 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Outcome> {
     run_load(args, targets, prefix).await
 }
 
-/// The load targets: --target values, else the topology's servers.
+/// The load targets: --target values (server names or HOST:PORT), else the topology's servers.
 async fn resolve_targets(args: &BenchArgs, topology: &Topology) -> anyhow::Result<Vec<SocketAddr>> {
     if args.targets.is_empty() {
         return Ok(topology.servers.iter().map(|s| s.addr).collect());
     }
     let mut out = Vec::new();
     for target in &args.targets {
+        if let Some(server) = topology.servers.iter().find(|s| &s.name == target) {
+            out.push(server.addr);
+            continue;
+        }
         let addr = tokio::net::lookup_host(target.as_str())
             .await
             .ok()
             .and_then(|mut found| found.next())
-            .with_context(|| format!("--target {target:?}: expected HOST:PORT that resolves"))?;
+            .with_context(|| {
+                format!("--target {target:?}: expected a server name of the herd or HOST:PORT")
+            })?;
         out.push(addr);
     }
     Ok(out)

@@ -1,11 +1,14 @@
 //! The herd's shape as the bench sees it: named servers, their addresses and their links,
 //! with hop counts by breadth-first search.
 //!
-//! This stands in for `herd::config::Config` until the bench reads the herd's own config;
-//! [`Topology::builtin`] is the default herd of PROTOCOL.md on 127.0.0.1:10000-10004.
+//! It comes from the herd's own [`Config`] (`--config`, default the built-in herd) or from
+//! `--servers NAME=HOST:PORT,... --edges A-B,...` on the command line (e.g. for a herd
+//! that has no config file at hand).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+
+use crate::config::Config;
 
 /// A reason the `--servers` / `--edges` text could not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,22 +45,24 @@ pub struct Topology {
     pub servers: Vec<ServerSpec>,
 }
 
-/// Default herd (2023 on): names in port order, and its links.
-const BUILTIN_NAMES: [&str; 5] = ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"];
-/// Links of the default herd.
-const BUILTIN_EDGES: &str =
-    "Clark-Jaquez,Clark-Bona,Campbell-Bailey,Campbell-Bona,Campbell-Jaquez,Bona-Bailey";
-
 impl Topology {
-    /// The default herd of PROTOCOL.md, listening on 127.0.0.1 ports 10000-10004.
-    pub fn builtin() -> Self {
-        let servers = BUILTIN_NAMES
+    /// The servers and links of a herd config.
+    pub fn from_config(config: &Config) -> Self {
+        let servers = config
+            .servers
             .iter()
-            .zip(10000u16..)
-            .map(|(name, port)| format!("{name}=127.0.0.1:{port}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        Self::parse(&servers, Some(BUILTIN_EDGES)).expect("the builtin topology parses")
+            .map(|s| ServerSpec {
+                name: s.name.clone(),
+                addr: s.listen,
+                neighbours: s.neighbours.clone(),
+            })
+            .collect();
+        Self { servers }
+    }
+
+    /// The built-in herd of the config module (PROTOCOL.md's default, 127.0.0.1:10000-10004).
+    pub fn builtin() -> Self {
+        Self::from_config(&Config::builtin())
     }
 
     /// Parses `NAME=HOST:PORT,...` and optional `A-B,...` links (made symmetric).

@@ -6,6 +6,8 @@
 //! Rust error, they answer the failure shape instead, so a broken upstream can never stall or
 //! drop a client connection.
 
+pub mod offline;
+
 use std::future::Future;
 use std::pin::Pin;
 
@@ -46,4 +48,25 @@ pub fn failure(status: &str, message: impl Into<String>) -> Value {
         "status": status,
         "error_message": message.into(),
     })
+}
+
+/// Why a places provider could not be built from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum PlacesError {
+    /// The provider is not available in this build.
+    #[error("places.provider: {0}")]
+    Unavailable(String),
+}
+
+/// Builds the provider the config asks for.
+///
+/// # Errors
+/// [`PlacesError`] when it cannot be built (a missing key is caught earlier, by the config).
+pub fn from_config(
+    config: &crate::config::PlacesConfig,
+) -> Result<std::sync::Arc<dyn PlacesProvider>, PlacesError> {
+    Err(PlacesError::Unavailable(format!(
+        "{:?} is not built in yet",
+        config.provider
+    )))
 }

@@ -1,0 +1,72 @@
+//! A line client for the herd, as `herd client` and the tests use it: send lines, half-close,
+//! read every answer to the end; or copy stdin and stdout both ways, like `nc`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Sends `lines` (each followed by `\n`) to `addr`, half-closes, and returns everything the
+/// server answered before it closed. Gives up after `timeout`.
+///
+/// # Errors
+/// The connection failed or the server did not close within `timeout`.
+pub async fn exchange(
+    addr: SocketAddr,
+    lines: &[impl AsRef<[u8]>],
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let mut payload = Vec::new();
+    for line in lines {
+        payload.extend_from_slice(line.as_ref());
+        payload.push(b'\n');
+    }
+    exchange_raw(addr, &payload, timeout).await
+}
+
+/// Sends `bytes` as they are, half-closes, and reads to the end.
+///
+/// # Errors
+/// As [`exchange`].
+pub async fn exchange_raw(
+    addr: SocketAddr,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let work = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(bytes).await?;
+        stream.shutdown().await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        Ok(answer)
+    };
+    tokio::time::timeout(timeout, work).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the server did not answer in time",
+        )
+    })?
+}
+
+/// Copies stdin to the server and the server to stdout until both sides are done.
+///
+/// # Errors
+/// The connection failed.
+pub async fn interactive(addr: SocketAddr) -> std::io::Result<()> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut rd, mut wr) = stream.into_split();
+    let upload = async move {
+        let mut stdin = tokio::io::stdin();
+        tokio::io::copy(&mut stdin, &mut wr).await?;
+        wr.shutdown().await
+    };
+    let download = async move {
+        let mut stdout = tokio::io::stdout();
+        tokio::io::copy(&mut rd, &mut stdout).await?;
+        stdout.flush().await
+    };
+    let (up, down) = tokio::join!(upload, download);
+    up.and(down)
+}

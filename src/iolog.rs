@@ -1,0 +1,272 @@
+//! The I/O log: every input line, output line and link event of one server, with timestamps.
+//!
+//! Written off the hot path: callers push entries into a bounded queue and never wait; one
+//! writer task formats and writes them. When the queue is full (a slow or full disk), entries
+//! are dropped and counted, and the log says how many once it recovers. When the file is lost
+//! (deleted, moved away by rotation, or the disk fails) the writer reopens it; answering never
+//! depends on the log.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+/// How many entries may wait for the writer before new ones are dropped.
+const QUEUE: usize = 65_536;
+
+/// What an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A line received from a client (`<`).
+    Input,
+    /// An answer sent to a client (`>`).
+    Output,
+    /// A link or server event (`*`).
+    Event,
+}
+
+struct Entry {
+    at: SystemTime,
+    kind: Kind,
+    text: Vec<u8>,
+}
+
+/// A handle to a server's log. Cloning shares the writer; pushing never blocks.
+#[derive(Clone)]
+pub struct IoLog {
+    /// The queue to the writer task (None for a log that discards everything).
+    queue: Option<mpsc::Sender<Entry>>,
+    /// Entries dropped because the queue was full, not yet reported in the log.
+    dropped: Arc<AtomicU64>,
+}
+
+/// The writer side, to be awaited at shutdown so the last entries reach the file.
+pub struct IoLogWriter {
+    /// The writer task.
+    task: tokio::task::JoinHandle<()>,
+    /// Tells the writer to write what is queued and stop.
+    close: tokio_util::sync::CancellationToken,
+}
+
+impl IoLogWriter {
+    /// Writes and flushes every entry pushed so far, then stops the writer.
+    pub async fn finish(self) {
+        self.close.cancel();
+        let _ = self.task.await;
+    }
+}
+
+impl IoLog {
+    /// Opens (appending) the log file at `path`, creating its folder, and starts the writer.
+    /// A file that cannot be opened now is retried by the writer; answering goes on.
+    pub fn open(path: &Path) -> (IoLog, IoLogWriter) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let close = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(write_loop(
+            path.to_path_buf(),
+            rx,
+            dropped.clone(),
+            close.clone(),
+        ));
+        (
+            IoLog {
+                queue: Some(tx),
+                dropped,
+            },
+            IoLogWriter { task, close },
+        )
+    }
+
+    /// A log that writes nothing (for tools and tests that do not want a file).
+    pub fn discard() -> IoLog {
+        IoLog {
+            queue: None,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Records a line received from a client.
+    pub fn input(&self, line: &[u8]) {
+        self.push(Kind::Input, line.to_vec());
+    }
+
+    /// Records an answer sent to a client (one entry per line of it).
+    pub fn output(&self, answer: &[u8]) {
+        self.push(Kind::Output, answer.to_vec());
+    }
+
+    /// Records an event such as a link coming up.
+    pub fn event(&self, text: impl Into<String>) {
+        self.push(Kind::Event, text.into().into_bytes());
+    }
+
+    fn push(&self, kind: Kind, text: Vec<u8>) {
+        if let Some(queue) = &self.queue {
+            let entry = Entry {
+                at: SystemTime::now(),
+                kind,
+                text,
+            };
+            if queue.try_send(entry).is_err() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The open file and the identity it had when opened, to notice it being replaced.
+struct Sink {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    last_check: std::time::Instant,
+}
+
+impl Sink {
+    fn open(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        self.file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f))
+            .map_err(|e| tracing::warn!("cannot open log {}: {e}", self.path.display()))
+            .ok();
+    }
+
+    /// Reopens the file when it was deleted or moved away (checked at most once a second).
+    fn check(&mut self) {
+        if self.last_check.elapsed() < Duration::from_secs(1) && self.file.is_some() {
+            return;
+        }
+        self.last_check = std::time::Instant::now();
+        if self.file.is_none() || !self.path.exists() {
+            if let Some(f) = &mut self.file {
+                let _ = f.flush();
+            }
+            self.open();
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes).is_ok(),
+            None => false,
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(f) = &mut self.file {
+            if f.flush().is_err() {
+                // A failing disk: drop the handle and reopen on the next check.
+                self.file = None;
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    path: PathBuf,
+    mut rx: mpsc::Receiver<Entry>,
+    dropped: Arc<AtomicU64>,
+    close: tokio_util::sync::CancellationToken,
+) {
+    let mut sink = Sink {
+        path,
+        file: None,
+        last_check: std::time::Instant::now(),
+    };
+    sink.open();
+    let mut batch = Vec::with_capacity(1024);
+    let mut text = Vec::with_capacity(64 * 1024);
+    let mut lost: u64 = 0;
+    loop {
+        let received = tokio::select! {
+            n = rx.recv_many(&mut batch, 1024) => n,
+            _ = close.cancelled() => {
+                while let Ok(entry) = rx.try_recv() {
+                    batch.push(entry);
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                batch.len()
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        sink.check();
+        text.clear();
+        let missed = dropped.swap(0, Ordering::Relaxed) + lost;
+        if missed > 0 {
+            format_entry(
+                SystemTime::now(),
+                Kind::Event,
+                format!("log: {missed} entries were dropped (queue full or disk failing)")
+                    .as_bytes(),
+                &mut text,
+            );
+        }
+        let entries = batch.len() as u64;
+        for entry in batch.drain(..) {
+            format_entry(entry.at, entry.kind, &entry.text, &mut text);
+        }
+        lost = if sink.write(&text) {
+            0
+        } else {
+            missed + entries
+        };
+        if rx.is_empty() {
+            sink.flush();
+        }
+    }
+    sink.flush();
+}
+
+fn format_entry(at: SystemTime, kind: Kind, text: &[u8], out: &mut Vec<u8>) {
+    let stamp = humantime::format_rfc3339_micros(at).to_string();
+    let mark = match kind {
+        Kind::Input => "<",
+        Kind::Output => ">",
+        Kind::Event => "*",
+    };
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    for line in body.split(|&b| b == b'\n') {
+        out.extend_from_slice(stamp.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(mark.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_every_line_with_a_timestamp_and_survives_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s/log.txt");
+        let (log, writer) = IoLog::open(&path);
+        log.input(b"IAMAT a +1+1 1");
+        log.output(b"AT S +0.1 a +1+1 1\n");
+        log.event("link B connected");
+        drop(log);
+        writer.finish().await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].ends_with("Z < IAMAT a +1+1 1"));
+        assert!(lines[1].ends_with("Z > AT S +0.1 a +1+1 1"));
+        assert!(lines[2].ends_with("Z * link B connected"));
+        assert!(lines[0].starts_with("20"));
+    }
+}

@@ -1,0 +1,283 @@
+//! A link to one neighbour: keeps one long-lived, authenticated TCP connection up and moves
+//! records across it both ways.
+//!
+//! Of each pair, the server whose name sorts first dials and redials with jittered exponential
+//! backoff (50 ms up to 5 s); the other waits for it, so a pair never holds two connections.
+//! Either side also accepts a connection handed over by its listener, and a newer connection
+//! replaces an older one (the neighbour restarted). While a connection is up, a writer drains
+//! the outbox in batches and pings when idle, and a reader feeds the neighbour's records to the
+//! flooding state machine; silence past [`DEAD_AFTER`] counts as a dropped link.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::handshake;
+use super::outbox::Outbox;
+use crate::flood::{Event, PeerId};
+use crate::node::Node;
+use crate::protocol::frame::{Frame, LineFramer};
+use crate::record::Record;
+
+/// How often an idle link says `PING`.
+pub const PING_EVERY: Duration = Duration::from_secs(1);
+/// How long a link may stay silent before it counts as dropped.
+pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// The first redial delay.
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// The longest redial delay.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The longest line a neighbour may send.
+const PEER_MAX_LINE: usize = 1 << 20;
+/// How many clients may wait in one outbox.
+const OUTBOX_CAPACITY: usize = 1 << 20;
+
+/// An authenticated connection and the bytes already read from it.
+pub type Connection = (TcpStream, BytesMut);
+
+/// The link to one neighbour.
+pub struct PeerLink {
+    /// Its index among this server's neighbours.
+    pub id: PeerId,
+    /// The neighbour's name.
+    pub name: String,
+    /// Where the neighbour listens.
+    pub addr: SocketAddr,
+    /// True when this side dials (its name sorts first).
+    pub dials: bool,
+    /// Records waiting to be sent.
+    pub outbox: Outbox,
+    /// Whether a connection is up now.
+    up: AtomicBool,
+    /// Hands accepted connections to the link's task.
+    handover: mpsc::Sender<Connection>,
+    /// The task's end of `handover`, taken when the task starts.
+    handed: Mutex<Option<mpsc::Receiver<Connection>>>,
+}
+
+impl PeerLink {
+    /// A link (not yet running) from server `me` to neighbour `name` at `addr`.
+    pub fn new(id: PeerId, me: &str, name: &str, addr: SocketAddr) -> PeerLink {
+        let (handover, handed) = mpsc::channel(4);
+        PeerLink {
+            id,
+            name: name.to_string(),
+            addr,
+            dials: me < name,
+            outbox: Outbox::new(OUTBOX_CAPACITY),
+            up: AtomicBool::new(false),
+            handover,
+            handed: Mutex::new(Some(handed)),
+        }
+    }
+
+    /// Whether a connection to the neighbour is up.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Gives the link a connection its listener accepted and authenticated.
+    pub async fn hand_over(&self, connection: Connection) {
+        let _ = self.handover.send(connection).await;
+    }
+}
+
+/// Jittered exponential backoff.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff { next: BACKOFF_MIN }
+    }
+
+    /// The delay before the next try: uniformly in [next/2, next], then `next` doubles.
+    fn delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        d.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+}
+
+/// Runs link `id` of `node` until the node shuts down.
+pub async fn run(node: Arc<Node>, id: PeerId) {
+    let link = node.links[id].clone();
+    let Some(mut handed) = link.handed.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return;
+    };
+    let stop = node.shutdown.clone();
+    let mut backoff = Backoff::new();
+    let mut failures = 0u32;
+    loop {
+        let first = if link.dials {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                c = handed.recv() => c,
+                r = dial(&node, &link) => match r {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        failures += 1;
+                        let delay = backoff.delay();
+                        if failures <= 3 || failures.is_multiple_of(20) {
+                            node.log.event(format!("link {}: dial {} failed ({e}), retry {failures} in {} ms", link.name, link.addr, delay.as_millis()));
+                        }
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        continue;
+                    }
+                },
+            }
+        } else {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                c = handed.recv() => c,
+            }
+        };
+        let mut next = first;
+        while let Some((stream, buf)) = next.take() {
+            backoff = Backoff::new();
+            failures = 0;
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            link.up.store(true, Ordering::Relaxed);
+            node.log
+                .event(format!("link {}: connected ({peer})", link.name));
+            node.apply(Event::LinkUp(id));
+            tokio::select! {
+                r = session(&node, &link, stream, buf) => {
+                    node.log.event(format!("link {}: dropped ({r})", link.name));
+                }
+                c = handed.recv() => {
+                    node.log.event(format!("link {}: replaced by a new connection", link.name));
+                    next = c;
+                }
+                _ = stop.cancelled() => {
+                    link.up.store(false, Ordering::Relaxed);
+                    return;
+                }
+            }
+            link.up.store(false, Ordering::Relaxed);
+            node.apply(Event::LinkDown(id));
+        }
+    }
+}
+
+/// Connects to the neighbour and runs the dialer's handshake.
+async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
+    let mut stream = tokio::time::timeout(handshake::STEP_TIMEOUT, TcpStream::connect(link.addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    match handshake::dial(&mut stream, &node.name, &link.name, node.secret.as_deref()).await {
+        Ok(buf) => Ok((stream, buf)),
+        Err(e) => {
+            node.log
+                .event(format!("link {}: handshake refused: {e}", link.name));
+            Err(format!("handshake: {e}"))
+        }
+    }
+}
+
+/// Moves records both ways until the connection fails; says why it ended.
+async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: BytesMut) -> String {
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = async {
+        let mut out = Vec::with_capacity(64 * 1024);
+        let mut ping = tokio::time::interval(PING_EVERY);
+        loop {
+            let batch = link.outbox.take();
+            if !batch.is_empty() {
+                out.clear();
+                for record in &batch {
+                    out.extend_from_slice(record.line());
+                    out.push(b'\n');
+                }
+                if let Err(e) = wr.write_all(&out).await {
+                    // Nothing of this batch is known to have arrived: keep it for next time.
+                    for record in batch {
+                        link.outbox.push(record);
+                    }
+                    return format!("write failed: {e}");
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = link.outbox.ready() => {}
+                _ = ping.tick() => {
+                    if let Err(e) = wr.write_all(b"PING\n").await {
+                        return format!("write failed: {e}");
+                    }
+                }
+            }
+        }
+    };
+    let reader = async {
+        let mut framer = LineFramer::new(PEER_MAX_LINE);
+        loop {
+            while let Some(frame) = framer.next_frame(&mut buf, false) {
+                match frame {
+                    Frame::Line(line) => receive(node, link, line),
+                    Frame::Overlong(_) => {
+                        tracing::warn!(peer = %link.name, "overlong line from a neighbour")
+                    }
+                }
+            }
+            match tokio::time::timeout(DEAD_AFTER, rd.read_buf(&mut buf)).await {
+                Err(_) => return format!("silent for {} s", DEAD_AFTER.as_secs()),
+                Ok(Ok(0)) => return "closed by the neighbour".to_string(),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return format!("read failed: {e}"),
+            }
+        }
+    };
+    tokio::select! {
+        why = writer => why,
+        why = reader => why,
+    }
+}
+
+/// Handles one line from a neighbour.
+fn receive(node: &Node, link: &PeerLink, line: Bytes) {
+    if &line[..] == b"PING" || line.is_empty() {
+        return;
+    }
+    match Record::parse(line) {
+        Ok(record) => {
+            node.apply(Event::Peer {
+                from: link.id,
+                record,
+            });
+        }
+        Err(_) => tracing::warn!(peer = %link.name, "a line from a neighbour is not a record"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap() {
+        let mut b = Backoff::new();
+        let first = b.delay();
+        assert!(first >= BACKOFF_MIN / 2 && first <= BACKOFF_MIN);
+        for _ in 0..20 {
+            let d = b.delay();
+            assert!(d <= BACKOFF_MAX && d >= Duration::from_millis(25));
+        }
+        assert_eq!(b.next, BACKOFF_MAX);
+    }
+}

@@ -1,0 +1,8 @@
+//! Links between neighbouring servers: the handshake that authenticates them, the outbox that
+//! bounds what waits for a slow neighbour, and the link task that keeps a connection up.
+
+pub mod handshake;
+pub mod link;
+pub mod outbox;
+
+pub use link::PeerLink;

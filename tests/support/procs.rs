@@ -1,0 +1,143 @@
+//! Real `herd` processes for tests where faults matter: every child is killed when the
+//! guard drops, so a failing test leaves nothing running.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::herd::{config_text, DEADLINE};
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A herd of child processes and their config.
+pub struct ProcHerd {
+    /// The config file the children read.
+    pub config: PathBuf,
+    /// Server names in order, with addresses.
+    pub servers: Vec<(String, SocketAddr)>,
+    /// Running children by server index.
+    pub children: Vec<Option<Child>>,
+    /// Logs, data and the config.
+    pub dir: tempfile::TempDir,
+}
+
+impl ProcHerd {
+    /// Writes a config for `topology` on free ports (with `extra` TOML) and starts nothing.
+    pub fn new(topology: &[(&str, &[&str])], extra: &str) -> ProcHerd {
+        let dir = tempfile::tempdir().unwrap();
+        let addrs: Vec<SocketAddr> = topology.iter().map(|_| free_addr()).collect();
+        let config = dir.path().join("herd.toml");
+        std::fs::write(
+            &config,
+            config_text(topology, &addrs, &dir.path().join("data"), extra),
+        )
+        .unwrap();
+        let servers = topology
+            .iter()
+            .zip(&addrs)
+            .map(|((n, _), a)| (n.to_string(), *a))
+            .collect();
+        ProcHerd {
+            config,
+            servers,
+            children: topology.iter().map(|_| None).collect(),
+            dir,
+        }
+    }
+
+    fn index(&self, name: &str) -> usize {
+        self.servers.iter().position(|(n, _)| n == name).unwrap()
+    }
+
+    /// Where `name` listens.
+    pub fn addr(&self, name: &str) -> SocketAddr {
+        self.servers[self.index(name)].1
+    }
+
+    /// Starts `herd serve name` and waits until it accepts connections.
+    pub fn start(&mut self, name: &str) {
+        let i = self.index(name);
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.stderr")))
+            .unwrap();
+        let child = Command::new(herd_bin())
+            .args(["serve", name, "--config"])
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        self.children[i] = Some(child);
+        let addr = self.addr(name);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(start.elapsed() < DEADLINE, "{name} did not start listening");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts every server.
+    pub fn start_all(&mut self) {
+        let names: Vec<String> = self.servers.iter().map(|(n, _)| n.clone()).collect();
+        for n in names {
+            self.start(&n);
+        }
+    }
+
+    /// SIGKILLs `name` and reaps it.
+    pub fn kill(&mut self, name: &str) {
+        let i = self.index(name);
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM to `name` and returns its exit status.
+    pub fn terminate(&mut self, name: &str) -> std::process::ExitStatus {
+        let i = self.index(name);
+        let mut c = self.children[i].take().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = c.kill();
+                panic!("{name} did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The log file of `name`.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join("data").join(name).join("herd.log")
+    }
+}
+
+impl Drop for ProcHerd {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The herd binary cargo built for these tests.
+pub fn herd_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_herd"))
+}
