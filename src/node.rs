@@ -54,7 +54,7 @@ impl Node {
         let changed = self.flood.handle(event, &mut actions);
         for action in actions {
             match action {
-                Action::Forward { to, record } => self.links[to].outbox.push(record),
+                Action::Forward { to, record } => self.links[to].send(record),
                 Action::Persist(_) => {}
                 Action::CatchUp(to) => {
                     for record in self.table().snapshot() {

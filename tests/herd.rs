@@ -144,7 +144,7 @@ async fn the_log_has_input_output_and_link_events() {
     let herd = TestHerd::start(TOPOLOGY_2023, "").await;
     herd.ask("Clark", &["IAMAT logged +1+1 1", "NOPE"]).await;
     let path = herd.server("Clark").log_path.clone();
-    herd.stop().await;
+    let _files = herd.stop().await;
     let log = std::fs::read_to_string(path).unwrap();
     assert!(log.contains(" < IAMAT logged +1+1 1\n"), "{log}");
     assert!(log.contains(" > AT Clark "), "{log}");
@@ -153,4 +153,23 @@ async fn the_log_has_input_output_and_link_events() {
         "{log}"
     );
     assert!(log.contains(" * link Bona: connected"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsat_about_a_client_nobody_knows_is_still_answered_with_a_question_mark() {
+    let herd = TestHerd::start(TOPOLOGY_2023, "").await;
+    let answer = herd
+        .ask(
+            "Clark",
+            &[
+                "WHATSAT ghost 10 5",
+                "IAMAT real +1+1 1",
+                "WHATSAT real 10 1",
+            ],
+        )
+        .await;
+    let mut lines = answer.lines();
+    assert_eq!(lines.next(), Some("? WHATSAT ghost 10 5"));
+    assert!(lines.next().unwrap().starts_with("AT Clark "));
+    herd.stop().await;
 }

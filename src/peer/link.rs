@@ -4,10 +4,18 @@
 //! Of each pair, the server whose name sorts first dials and redials with jittered exponential
 //! backoff (50 ms up to 5 s); the other waits for it, so a pair never holds two connections.
 //! Either side also accepts a connection handed over by its listener, and a newer connection
-//! replaces an older one (the neighbour restarted). While a connection is up, a writer drains
-//! the outbox in batches and pings when idle, and a reader feeds the neighbour's records to the
-//! flooding state machine; silence past [`DEAD_AFTER`] counts as a dropped link.
+//! replaces an older one (the neighbour restarted). While a connection is up, a reader feeds
+//! the neighbour's records to the flooding state machine; silence past [`DEAD_AFTER`] counts as
+//! a dropped link.
+//!
+//! Sending has two paths. When the link is idle (nothing queued, nothing half-written), the
+//! task that made a record writes it straight into the socket with a non-blocking write: no
+//! task wake-up per hop, which is what makes a record outrun a client that asks the server
+//! three hops away right after its answer. Otherwise the record waits in the outbox and the
+//! link's writer sends what is queued in batches. Every write happens under the `wire` lock,
+//! so bytes never interleave, and the lock is never held across an `.await`.
 
+use std::io::{ErrorKind, IoSlice};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +23,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
@@ -38,6 +47,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const PEER_MAX_LINE: usize = 1 << 20;
 /// How many clients may wait in one outbox.
 const OUTBOX_CAPACITY: usize = 1 << 20;
+/// How many records the writer sends in one batch at most.
+const BATCH: usize = 4096;
 
 /// An authenticated connection and the bytes already read from it.
 pub type Connection = (TcpStream, BytesMut);
@@ -56,6 +67,8 @@ pub struct PeerLink {
     pub outbox: Outbox,
     /// Whether a connection is up now.
     up: AtomicBool,
+    /// The write side of the current connection, if one is up.
+    wire: Mutex<Option<Wire>>,
     /// Hands accepted connections to the link's task.
     handover: mpsc::Sender<Connection>,
     /// The task's end of `handover`, taken when the task starts.
@@ -73,6 +86,7 @@ impl PeerLink {
             dials: me < name,
             outbox: Outbox::new(OUTBOX_CAPACITY),
             up: AtomicBool::new(false),
+            wire: Mutex::new(None),
             handover,
             handed: Mutex::new(Some(handed)),
         }
@@ -83,10 +97,46 @@ impl PeerLink {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// Sends `record` to the neighbour: straight into the socket when the link is idle,
+    /// else through the outbox.
+    pub fn send(&self, record: Record) {
+        {
+            let mut wire = self.wire.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = wire.as_mut() {
+                if w.pending.is_empty() && self.outbox.is_empty() {
+                    let line = record.line();
+                    let parts = [IoSlice::new(line), IoSlice::new(b"\n")];
+                    match w.half.try_write_vectored(&parts) {
+                        Ok(n) if n == line.len() + 1 => return,
+                        Ok(n) => {
+                            // Part of it went out: the rest must go next, before anything else.
+                            w.pending.extend_from_slice(&line[n.min(line.len())..]);
+                            if n <= line.len() {
+                                w.pending.push(b'\n');
+                            }
+                            self.outbox.wake();
+                            return;
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        self.outbox.push(record);
+    }
+
     /// Gives the link a connection its listener accepted and authenticated.
     pub async fn hand_over(&self, connection: Connection) {
         let _ = self.handover.send(connection).await;
     }
+}
+
+/// The write side of a live connection.
+struct Wire {
+    /// The socket's write half, shared with the writer task (which awaits writability).
+    half: Arc<OwnedWriteHalf>,
+    /// Bytes that must go out before anything else (a batch or line only partly written).
+    pending: Vec<u8>,
 }
 
 /// Jittered exponential backoff.
@@ -193,32 +243,30 @@ async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
 
 /// Moves records both ways until the connection fails; says why it ended.
 async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: BytesMut) -> String {
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
+    let half = Arc::new(wr);
+    *link.wire.lock().unwrap_or_else(|e| e.into_inner()) = Some(Wire {
+        half: half.clone(),
+        pending: Vec::new(),
+    });
     let writer = async {
-        let mut out = Vec::with_capacity(64 * 1024);
         let mut ping = tokio::time::interval(PING_EVERY);
         loop {
-            let batch = link.outbox.take();
-            if !batch.is_empty() {
-                out.clear();
-                for record in &batch {
-                    out.extend_from_slice(record.line());
-                    out.push(b'\n');
-                }
-                if let Err(e) = wr.write_all(&out).await {
-                    // Nothing of this batch is known to have arrived: keep it for next time.
-                    for record in batch {
-                        link.outbox.push(record);
-                    }
-                    return format!("write failed: {e}");
-                }
-                continue;
-            }
-            tokio::select! {
-                _ = link.outbox.ready() => {}
-                _ = ping.tick() => {
-                    if let Err(e) = wr.write_all(b"PING\n").await {
+            match flush(link) {
+                Err(e) => return format!("write failed: {e}"),
+                Ok(true) => {
+                    if let Err(e) = half.writable().await {
                         return format!("write failed: {e}");
+                    }
+                }
+                Ok(false) => {
+                    tokio::select! {
+                        _ = link.outbox.ready() => {}
+                        _ = ping.tick() => {
+                            if let Some(w) = link.wire.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                                w.pending.extend_from_slice(b"PING\n");
+                            }
+                        }
                     }
                 }
             }
@@ -243,9 +291,39 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
             }
         }
     };
-    tokio::select! {
+    let why = tokio::select! {
         why = writer => why,
         why = reader => why,
+    };
+    *link.wire.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    why
+}
+
+/// Writes what is pending, then queued batches, without blocking. Returns whether bytes are
+/// still waiting for the socket to become writable.
+fn flush(link: &PeerLink) -> std::io::Result<bool> {
+    let mut guard = link.wire.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(w) = guard.as_mut() else {
+        return Err(ErrorKind::NotConnected.into());
+    };
+    loop {
+        while !w.pending.is_empty() {
+            match w.half.try_write(&w.pending) {
+                Ok(n) => {
+                    w.pending.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+        let batch = link.outbox.take_up_to(BATCH);
+        if batch.is_empty() {
+            return Ok(false);
+        }
+        for record in &batch {
+            w.pending.extend_from_slice(record.line());
+            w.pending.push(b'\n');
+        }
     }
 }
 

@@ -62,8 +62,22 @@ impl Outbox {
 
     /// Takes everything pending.
     pub fn take(&self) -> Vec<Record> {
+        self.take_up_to(usize::MAX)
+    }
+
+    /// Takes at most `limit` pending records (any of them).
+    pub fn take_up_to(&self, limit: usize) -> Vec<Record> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.drain().map(|(_, r)| r).collect()
+        if pending.len() <= limit {
+            return pending.drain().map(|(_, r)| r).collect();
+        }
+        let keys: Vec<Bytes> = pending.keys().take(limit).cloned().collect();
+        keys.iter().filter_map(|k| pending.remove(k)).collect()
+    }
+
+    /// Wakes the writer without pushing anything.
+    pub fn wake(&self) {
+        self.ready.notify_one();
     }
 
     /// Waits until something may be pending.

@@ -6,10 +6,17 @@
 //! Rust error, they answer the failure shape instead, so a broken upstream can never stall or
 //! drop a client connection.
 
+pub mod google;
+pub mod google_legacy;
+pub mod google_settings;
 pub mod offline;
+pub mod upstream;
+pub mod upstream_counters;
+pub mod upstream_limits;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
@@ -38,6 +45,11 @@ pub trait PlacesProvider: Send + Sync + 'static {
     /// `query.bound` results (the caller cuts them); on failure it holds `"results": []`, a
     /// `status` and an `error_message` (see [`failure`]).
     fn nearby(&self, query: NearbyQuery) -> PlacesFuture<'_>;
+
+    /// Counters worth logging (calls, cache hits, errors by status), if the provider keeps any.
+    fn counters(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// The failure shape of PROTOCOL.md: no results, a status and a message.
@@ -52,21 +64,43 @@ pub fn failure(status: &str, message: impl Into<String>) -> Value {
 
 /// Why a places provider could not be built from the config.
 #[derive(Debug, thiserror::Error)]
-pub enum PlacesError {
-    /// The provider is not available in this build.
+pub enum BuildError {
+    /// A Google provider's settings are not usable.
+    #[error(transparent)]
+    Google(#[from] google_settings::PlacesError),
+    /// The built-in offline data could not be loaded (a broken build).
     #[error("places.provider: {0}")]
-    Unavailable(String),
+    Offline(#[from] offline::OfflineError),
+    /// The environment variable that should hold the Google key is not set.
+    #[error("places.api_key_env: the environment variable {0} that should hold the Google API key is not set")]
+    MissingKey(String),
 }
 
 /// Builds the provider the config asks for.
 ///
 /// # Errors
-/// [`PlacesError`] when it cannot be built (a missing key is caught earlier, by the config).
+/// [`BuildError`] when it cannot be built.
 pub fn from_config(
     config: &crate::config::PlacesConfig,
-) -> Result<std::sync::Arc<dyn PlacesProvider>, PlacesError> {
-    Err(PlacesError::Unavailable(format!(
-        "{:?} is not built in yet",
-        config.provider
-    )))
+) -> Result<Arc<dyn PlacesProvider>, BuildError> {
+    use crate::config::ProviderKind;
+    let google_settings = || -> Result<google_settings::GoogleSettings, BuildError> {
+        let api_key = std::env::var(&config.api_key_env)
+            .map_err(|_| BuildError::MissingKey(config.api_key_env.clone()))?;
+        Ok(google_settings::GoogleSettings {
+            base_url: config.base_url.clone(),
+            api_key,
+            timeout: config.timeout,
+            cache_ttl: config.cache_ttl,
+            cache_capacity: config.cache_capacity,
+            max_concurrent: config.max_concurrent,
+            rate_per_sec: config.rate_per_sec,
+            ..Default::default()
+        })
+    };
+    Ok(match config.provider {
+        ProviderKind::Offline => Arc::new(offline::OfflineProvider::builtin()?),
+        ProviderKind::Google => google::google_provider(&google_settings()?)?,
+        ProviderKind::GoogleLegacy => google_legacy::google_legacy_provider(&google_settings()?)?,
+    })
 }

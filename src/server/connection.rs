@@ -2,7 +2,7 @@
 //! answers. The first line may instead open a link from a neighbouring server.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use futures::FutureExt;
@@ -150,7 +150,7 @@ async fn answer_frame(
             client,
             radius_km,
             bound,
-        }) => match node.table().get(client) {
+        }) => match known(node, client, out, stream).await? {
             None => answer::invalid(&line, out),
             Some(record) => {
                 let (lat, lng) = record.position();
@@ -179,6 +179,32 @@ async fn answer_frame(
     }
     node.log.output(&out[start..]);
     Ok(())
+}
+
+/// How long a WHATSAT about an unknown client waits for its record to arrive from a
+/// neighbour before it is answered `?`: a client may ask here right after another server
+/// answered its IAMAT, while the record is still a hop or two away.
+pub const IN_FLIGHT_GRACE: Duration = Duration::from_millis(10);
+
+/// The record of `client`: at once if known; else, when some link is up, after waiting up to
+/// [`IN_FLIGHT_GRACE`] for it (sending the answers in `out` first, so they never wait).
+async fn known(
+    node: &Node,
+    client: &[u8],
+    out: &mut Vec<u8>,
+    stream: &mut TcpStream,
+) -> std::io::Result<Option<Record>> {
+    if let Some(record) = node.table().get(client) {
+        return Ok(Some(record));
+    }
+    if !node.links.iter().any(|l| l.is_up()) {
+        return Ok(None);
+    }
+    if !out.is_empty() {
+        stream.write_all(out).await?;
+        out.clear();
+    }
+    Ok(node.table().wait_for(client, IN_FLIGHT_GRACE).await)
 }
 
 /// The wall clock in nanoseconds since the epoch.

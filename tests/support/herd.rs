@@ -105,11 +105,12 @@ impl TestHerd {
         ask(self.addr(name), lines).await
     }
 
-    /// Stops every server.
-    pub async fn stop(self) {
+    /// Stops every server; returns the folder of their files, for a last look.
+    pub async fn stop(self) -> tempfile::TempDir {
         for s in self.servers {
             s.shutdown().await;
         }
+        self.dir
     }
 }
 

@@ -1,5 +1,7 @@
-//! Shared pieces of the integration tests.
+//! Shared pieces of the integration tests; each test crate uses only some of them.
 #![allow(dead_code)]
 
+pub mod canned_places;
+pub mod fake_google;
 pub mod herd;
 pub mod procs;

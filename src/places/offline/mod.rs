@@ -2,7 +2,7 @@
 //! network.
 //!
 //! The data is every populated place of 500 people or more from GeoNames (CC BY 4.0, see
-//! `NOTICE`), compiled into the binary as `data/places.tsv.gz` by `scripts/build_places.py`.
+//! `NOTICE`), compiled into the binary as `data/places.bin.gz` by `scripts/build_places.py`.
 //! A query finds the places within a great-circle radius and ranks them like Google's default
 //! "prominence": population first, then distance, then GeoNames id.
 //!
@@ -37,17 +37,12 @@ pub enum OfflineError {
     /// The data is not valid gzip.
     #[error("the offline places data is not valid gzip: {0}")]
     Decompress(#[source] std::io::Error),
-    /// The decompressed data is not UTF-8 text.
-    #[error("the offline places data is not UTF-8 text: {0}")]
-    NotUtf8(#[from] std::string::FromUtf8Error),
-    /// A line of the data does not follow the format.
-    #[error("the offline places data is malformed at line {line}: {reason}")]
-    Parse {
-        /// The 1-based line number.
-        line: usize,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// The names in the data are not UTF-8 text.
+    #[error("the offline places data has names that are not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    /// The data does not follow the format of `scripts/build_places.py`.
+    #[error("the offline places data is malformed: {0}")]
+    Malformed(&'static str),
 }
 
 /// One place found near a point.

@@ -16,13 +16,15 @@ const PAIR_LENGTH: usize = 10;
 pub const MAX_LENGTH: usize = 15;
 /// The length of Google's `global_code`.
 pub const GLOBAL_CODE_LENGTH: usize = PAIR_LENGTH;
-/// Rows and columns of one grid step.
+/// Rows (latitude steps) of one grid digit.
 const GRID_ROWS: i64 = 5;
+/// Columns (longitude steps) of one grid digit.
 const GRID_COLUMNS: i64 = 4;
 /// Steps per degree after the five pairs (20^3, since the first pair counts 20 degrees).
 const PAIR_STEPS_PER_DEGREE: i64 = 8_000;
-/// Steps per degree after the five grid digits.
+/// Latitude steps per degree after the five grid digits.
 const LAT_STEPS_PER_DEGREE: i64 = PAIR_STEPS_PER_DEGREE * GRID_ROWS.pow(5);
+/// Longitude steps per degree after the five grid digits.
 const LNG_STEPS_PER_DEGREE: i64 = PAIR_STEPS_PER_DEGREE * GRID_COLUMNS.pow(5);
 
 /// Encodes `(lat, lng)` (decimal degrees) as a plus code of `length` digits.
@@ -35,6 +37,13 @@ pub fn encode(lat: f64, lng: f64, length: usize) -> Option<String> {
     if !valid || !lat.is_finite() || !lng.is_finite() {
         return None;
     }
+    // Bring wild inputs into range first, so the integer arithmetic below cannot overflow.
+    let lat = lat.clamp(-90.0, 90.0);
+    let lng = if (-180.0..180.0).contains(&lng) {
+        lng
+    } else {
+        (lng + 180.0).rem_euclid(360.0) - 180.0
+    };
     let lat_span = 180 * LAT_STEPS_PER_DEGREE;
     let lng_span = 360 * LNG_STEPS_PER_DEGREE;
     let mut lat_steps = ((lat * LAT_STEPS_PER_DEGREE as f64).floor() as i64
@@ -61,9 +70,10 @@ pub fn encode(lat: f64, lng: f64, length: usize) -> Option<String> {
     }
 
     let mut code = String::with_capacity(length.max(SEPARATOR_POSITION) + 1);
-    for position in 0..SEPARATOR_POSITION {
+    // Short codes keep their first `length` digits and pad the rest up to the separator.
+    for (position, &digit) in digits[..SEPARATOR_POSITION].iter().enumerate() {
         code.push(if position < length {
-            char::from(digits[position])
+            char::from(digit)
         } else {
             '0'
         });
@@ -124,6 +134,13 @@ mod tests {
             assert_eq!(encode(1.0, 1.0, length), None, "{length}");
         }
         assert_eq!(encode(f64::NAN, 1.0, 10), None);
+    }
+
+    #[test]
+    fn survives_wild_coordinates() {
+        assert_eq!(encode(1e300, 1e300, 10).map(|c| c.len()), Some(11));
+        assert_eq!(encode(-1e300, -1e300, 15).map(|c| c.len()), Some(16));
+        assert_eq!(encode(1.0, 541.0, 4).as_deref(), Some("62H30000+"));
     }
 
     #[test]
