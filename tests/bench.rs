@@ -1,5 +1,7 @@
 //! Runs every bench scenario briefly against a tiny in-test server that speaks just enough
-//! of the protocol, and checks the counts.
+//! of the protocol, and checks the counts; then a few against a real in-process herd.
+
+mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -260,4 +262,68 @@ async fn json_and_plot_are_written() {
     herd::bench::run(args).await.unwrap();
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.contains("<polyline"));
+}
+
+#[tokio::test]
+async fn real_herd_answers_every_scenario_without_errors() {
+    let herd = support::herd::TestHerd::start(support::herd::TOPOLOGY_2023, "").await;
+    let mut toml = String::new();
+    for s in &herd.config.servers {
+        toml.push_str(&format!(
+            "[[servers]]\nname = {:?}\nlisten = \"{}\"\nneighbours = {:?}\n\n",
+            s.name, s.listen, s.neighbours
+        ));
+    }
+    let file = herd.dir.path().join("bench-herd.toml");
+    std::fs::write(&file, toml).unwrap();
+    let config = file.to_str().unwrap();
+    for scenario in ["iamat", "whatsat", "connect-per-request"] {
+        let args = bench_args(&[
+            scenario,
+            "--config",
+            config,
+            "-n",
+            "200",
+            "-c",
+            "5",
+            "-P",
+            "2",
+            "--clients",
+            "20",
+            "--quiet",
+        ]);
+        let Outcome::Load(r) = execute(&args).await.unwrap() else {
+            panic!("load report")
+        };
+        assert_eq!((r.requests, r.ok, r.errors), (200, 200, 0), "{scenario}");
+    }
+    let args = bench_args(&[
+        "iamat", "--config", config, "--target", "Clark", "-n", "50", "--quiet",
+    ]);
+    let Outcome::Load(r) = execute(&args).await.unwrap() else {
+        panic!("load report")
+    };
+    assert_eq!(
+        (r.ok, r.targets.clone()),
+        (50, vec![herd.addr("Clark").to_string()])
+    );
+    let args = bench_args(&[
+        "propagation",
+        "--config",
+        config,
+        "-n",
+        "10",
+        "--rate",
+        "1000",
+    ]);
+    let Outcome::Propagation(r) = execute(&args).await.unwrap() else {
+        panic!("propagation report")
+    };
+    assert_eq!((r.rounds, r.failed_rounds), (10, 0));
+    assert!(
+        r.by_hops.iter().all(|h| h.lost == 0 && h.samples > 0),
+        "{:?}",
+        r.by_hops
+    );
+    herd.stop().await;
 }
