@@ -24,7 +24,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -42,6 +41,63 @@ const DEFAULT_ROUNDS: u64 = 1_000;
 /// How long `hold` runs when `-d` is not given.
 const DEFAULT_HOLD: Duration = Duration::from_secs(10);
 
+/// Why a bench run could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// An option has a value the bench cannot use.
+    #[error("{0}")]
+    Usage(String),
+    /// `--servers` / `--edges` do not describe a herd.
+    #[error(transparent)]
+    Topology(#[from] topology::TopologyError),
+    /// The `--config` file cannot be used.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Seeding the client locations before a WHATSAT run failed.
+    #[error("seeding {target} with {wanted} client locations failed: {got} stored ({detail})")]
+    Seeding {
+        /// The server being seeded.
+        target: SocketAddr,
+        /// Locations sent.
+        wanted: u64,
+        /// Locations acknowledged with a proper AT line.
+        got: u64,
+        /// Counts of what went wrong.
+        detail: String,
+    },
+    /// The propagation scenario failed.
+    #[error(transparent)]
+    Propagation(#[from] propagation::PropagationError),
+    /// A worker task panicked or was cancelled.
+    #[error("a bench worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+    /// The report could not be encoded as JSON.
+    #[error("cannot encode the report as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The chart could not be written.
+    #[error("cannot write the chart to {path}: {source}")]
+    Chart {
+        /// The `--plot` file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+impl BenchError {
+    /// True when the fault is in the options or the config (a usage error, exit code 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::Usage(_) | Self::Topology(_) | Self::Config(_))
+            || matches!(
+                self,
+                Self::Propagation(
+                    propagation::PropagationError::TooFewServers
+                        | propagation::PropagationError::Unreachable { .. }
+                )
+            )
+    }
+}
+
 /// Which load to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScenarioKind {
@@ -53,7 +109,8 @@ pub enum ScenarioKind {
     Mixed,
     /// One connection per IAMAT: connect, write, half-close, read to end (the graders' way).
     ConnectPerRequest,
-    /// Open -c idle connections, then each sends one IAMAT per second for the duration.
+    /// Open -c idle connections, then each sends one IAMAT per second for the duration
+    /// (client id = connection number).
     Hold,
     /// Inline `SET key value\r\n` expecting `+OK\r\n`: the same load against Redis.
     RedisSet,
@@ -154,9 +211,14 @@ pub enum Outcome {
 /// Runs `herd bench`: the scenario, then the report on stdout and the optional chart.
 ///
 /// # Errors
-/// Bad options, unreachable servers, or a chart that cannot be written.
+/// A [`BenchError`] (see [`execute`]), or a chart that cannot be written.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let outcome = execute(&args).await?;
+    run_and_print(&args).await.map_err(anyhow::Error::from)
+}
+
+/// [`run`] with its typed error.
+async fn run_and_print(args: &BenchArgs) -> Result<(), BenchError> {
+    let outcome = execute(args).await?;
     let (text, json, series) = match &outcome {
         Outcome::Load(report) => (
             report.to_text(),
@@ -187,8 +249,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.plot {
         let title = format!("herd bench {}: latency by percentile", args.scenario.name());
-        std::fs::write(path, plot::latency_svg(&title, &series))
-            .with_context(|| format!("cannot write the chart to {}", path.display()))?;
+        std::fs::write(path, plot::latency_svg(&title, &series)).map_err(|source| {
+            BenchError::Chart {
+                path: path.clone(),
+                source,
+            }
+        })?;
     }
     Ok(())
 }
@@ -196,16 +262,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// Runs the scenario and returns its outcome without printing it.
 ///
 /// # Errors
-/// Bad options (targets, topology), a failed seeding, or a failed propagation connection.
-pub async fn execute(args: &BenchArgs) -> anyhow::Result<Outcome> {
+/// A [`BenchError`]: bad options (targets, topology, config), a failed seeding, or a failed
+/// propagation connection. Failed requests are not errors: the report counts them.
+pub async fn execute(args: &BenchArgs) -> Result<Outcome, BenchError> {
     if !(0.0..=1.0).contains(&args.whatsat_ratio) {
-        anyhow::bail!(
+        return Err(BenchError::Usage(format!(
             "--whatsat-ratio must lie between 0 and 1, got {}",
             args.whatsat_ratio
-        );
+        )));
     }
     if args.rate.is_nan() || args.rate <= 0.0 {
-        anyhow::bail!("--rate must be above 0, got {}", args.rate);
+        return Err(BenchError::Usage(format!(
+            "--rate must be above 0, got {}",
+            args.rate
+        )));
     }
     let topology = match (&args.servers, &args.config) {
         (Some(servers), _) => Topology::parse(servers, args.edges.as_deref())?,
@@ -244,7 +314,10 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Outcome> {
 }
 
 /// The load targets: --target values (server names or HOST:PORT), else the topology's servers.
-async fn resolve_targets(args: &BenchArgs, topology: &Topology) -> anyhow::Result<Vec<SocketAddr>> {
+async fn resolve_targets(
+    args: &BenchArgs,
+    topology: &Topology,
+) -> Result<Vec<SocketAddr>, BenchError> {
     if args.targets.is_empty() {
         return Ok(topology.servers.iter().map(|s| s.addr).collect());
     }
@@ -258,8 +331,10 @@ async fn resolve_targets(args: &BenchArgs, topology: &Topology) -> anyhow::Resul
             .await
             .ok()
             .and_then(|mut found| found.next())
-            .with_context(|| {
-                format!("--target {target:?}: expected a server name of the herd or HOST:PORT")
+            .ok_or_else(|| {
+                BenchError::Usage(format!(
+                    "--target {target:?}: expected a server name of the herd or HOST:PORT"
+                ))
             })?;
         out.push(addr);
     }
@@ -271,7 +346,7 @@ async fn run_load(
     args: &BenchArgs,
     targets: Vec<SocketAddr>,
     prefix: String,
-) -> anyhow::Result<Outcome> {
+) -> Result<Outcome, BenchError> {
     let mix = match args.scenario {
         ScenarioKind::Whatsat => Mix::Whatsat,
         ScenarioKind::Mixed => Mix::Mixed(args.whatsat_ratio),
@@ -335,7 +410,7 @@ async fn run_load(
         }
     }
     while let Some(done) = workers.join_next().await {
-        tally.merge(&done.context("a bench worker failed")?);
+        tally.merge(&done?);
     }
     let elapsed = start.elapsed();
     if let Some((bar, ticker)) = progress {
@@ -361,7 +436,7 @@ async fn seed(
     targets: &[SocketAddr],
     maker: &CommandMaker,
     dialer: Dialer,
-) -> anyhow::Result<()> {
+) -> Result<(), BenchError> {
     let time = command::posix_now();
     for (n, target) in targets.iter().enumerate() {
         let shared = Arc::new(Shared {
@@ -373,10 +448,15 @@ async fn seed(
         let seeding = maker.clone().seeding(0, &time);
         let tally = scenario::pipelined(shared, *target, n, seeding).await;
         if tally.ok != args.clients {
-            anyhow::bail!(
-                "seeding {target} with {} client locations failed: {} stored, {} refused, {} malformed, {} lost, {} connect errors",
-                args.clients, tally.ok, tally.rejected, tally.malformed, tally.io_errors, tally.connect_errors
-            );
+            return Err(BenchError::Seeding {
+                target: *target,
+                wanted: args.clients,
+                got: tally.ok,
+                detail: format!(
+                    "{} refused, {} malformed, {} lost, {} connect errors",
+                    tally.rejected, tally.malformed, tally.io_errors, tally.connect_errors
+                ),
+            });
         }
     }
     Ok(())
