@@ -32,6 +32,9 @@ impl Dialer {
             IpAddr::V4(ip) if ip.is_loopback() && self.source_ips > 1 => {
                 let last = 1 + (n % usize::from(self.source_ips)) as u8;
                 let socket = TcpSocket::new_v4()?;
+                // Lets bind pick ports whose old connections linger in TIME_WAIT; connect
+                // still refuses a 4-tuple that is really in use.
+                socket.set_reuseaddr(true)?;
                 socket.bind(SocketAddr::new(Ipv4Addr::new(127, 0, 0, last).into(), 0))?;
                 socket.connect(target).await?
             }

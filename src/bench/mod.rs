@@ -176,7 +176,8 @@ pub struct BenchArgs {
     /// WHATSAT bound on results.
     #[arg(long, default_value_t = 5)]
     pub bound: u32,
-    /// Spread connections over source addresses 127.0.0.1..127.0.0.N (loopback targets).
+    /// Spread connections over source addresses 127.0.0.1..127.0.0.N (loopback targets;
+    /// kept-open connections only: connect-per-request lets the kernel choose).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub source_ips: u8,
     /// Most IAMATs (rounds) per second in `propagation`.

@@ -110,7 +110,7 @@ pub async fn pipelined(
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut out = Vec::new();
     let mut buf = BytesMut::with_capacity(64 << 10);
-    let Some(mut stream) = open(&shared, target, n, &mut tally).await else {
+    let Some(mut stream) = open(&shared.dialer, shared.timeout, target, n, &mut tally).await else {
         return tally;
     };
     loop {
@@ -142,7 +142,7 @@ pub async fn pipelined(
             shared.budget.finished(inflight.len() as u64);
             inflight.clear();
             buf.clear();
-            match open(&shared, target, n, &mut tally).await {
+            match open(&shared.dialer, shared.timeout, target, n, &mut tally).await {
                 Some(fresh) if shared.budget.deadline().is_none_or(|d| Instant::now() < d) => {
                     stream = fresh;
                     continue;
@@ -168,14 +168,15 @@ pub async fn pipelined(
     }
 }
 
-/// Opens connection number `n`, counting a failure.
+/// Opens connection number `n` within `limit`, counting a failure.
 async fn open(
-    shared: &Shared,
+    dialer: &Dialer,
+    limit: Duration,
     target: SocketAddr,
     n: usize,
     tally: &mut Tally,
 ) -> Option<TcpStream> {
-    match timeout(shared.timeout, shared.dialer.connect(target, n)).await {
+    match timeout(limit, dialer.connect(target, n)).await {
         Ok(Ok(stream)) => Some(stream),
         _ => {
             tally.connect_errors += 1;
@@ -211,13 +212,19 @@ pub async fn connect_per_request(
     let mut line = Vec::new();
     let mut answer = Vec::new();
     let mut attempt = n;
+    // Short-lived connections leave TIME_WAIT behind: the kernel's own port choice at
+    // connect reuses those on loopback far better than bind-before-connect, so
+    // --source-ips is not used here.
+    let kernel_ports = Dialer::new(1);
     while shared.budget.claim() {
         line.clear();
         answer.clear();
         let expect = maker.write_next(&mut line);
         let start = Instant::now();
         attempt = attempt.wrapping_add(1);
-        let Some(mut stream) = open(&shared, target, attempt, &mut tally).await else {
+        let Some(mut stream) =
+            open(&kernel_ports, shared.timeout, target, attempt, &mut tally).await
+        else {
             tally.io_errors += 1;
             shared.budget.finished(1);
             tokio::time::sleep(Duration::from_millis(10)).await;
