@@ -482,7 +482,7 @@ fn progress_bar(
     let template = if by_time {
         "{bar:40} {elapsed_precise} {msg}"
     } else {
-        "{bar:40} {pos}/{len} {per_sec} {msg}"
+        "{bar:40} {pos}/{len} {msg}"
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
@@ -494,11 +494,13 @@ fn progress_bar(
         loop {
             every.tick().await;
             let done = shared.budget.done();
+            let rate = done as f64 / start.elapsed().as_secs_f64().max(0.001);
             if by_time {
                 shown.set_position(start.elapsed().as_millis() as u64);
-                shown.set_message(format!("{done} requests"));
+                shown.set_message(format!("{done} requests, {rate:.0}/s"));
             } else {
                 shown.set_position(done);
+                shown.set_message(format!("{rate:.0}/s"));
             }
         }
     });
