@@ -109,8 +109,8 @@ pub enum ScenarioKind {
     Mixed,
     /// One connection per IAMAT: connect, write, half-close, read to end (the graders' way).
     ConnectPerRequest,
-    /// Open -c idle connections, then each sends one IAMAT per second for the duration
-    /// (client id = connection number).
+    /// Open -c idle connections, then each sends one IAMAT per --interval (default 1s) for
+    /// the duration (client id = connection number).
     Hold,
     /// Inline `SET key value\r\n` expecting `+OK\r\n`: the same load against Redis.
     RedisSet,
@@ -180,6 +180,9 @@ pub struct BenchArgs {
     /// kept-open connections only: connect-per-request lets the kernel choose).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub source_ips: u8,
+    /// Time between two IAMATs of one connection in `hold`.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
     /// Most IAMATs (rounds) per second in `propagation`.
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
@@ -394,6 +397,7 @@ async fn run_load(
                 stream,
                 n,
                 maker.reseeded(n as u64),
+                args.interval,
             ));
         }
     } else {

@@ -281,20 +281,21 @@ pub async fn open_many(
     (opened, tally)
 }
 
-/// Holds one open connection and sends one IAMAT a second (client id = connection number)
-/// from a random moment in the first second until the budget is spent.
+/// Holds one open connection and sends one IAMAT every `every` (client id = connection
+/// number), from a random moment in the first period, until the budget is spent.
 pub async fn hold(
     shared: Arc<Shared>,
     mut stream: TcpStream,
     n: usize,
     maker: CommandMaker,
+    every: Duration,
 ) -> Tally {
     let mut tally = Tally::default();
     let mut line = Vec::new();
     let mut buf = BytesMut::with_capacity(256);
-    let phase = Duration::from_micros(rand::thread_rng().gen_range(0..1_000_000));
-    let mut ticks =
-        tokio::time::interval_at(tokio::time::Instant::now() + phase, Duration::from_secs(1));
+    let every = every.max(Duration::from_millis(1));
+    let phase = every.mul_f64(rand::thread_rng().gen_range(0.0..1.0));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let tick = ticks.tick();
