@@ -109,8 +109,8 @@ pub enum ScenarioKind {
     Mixed,
     /// One connection per IAMAT: connect, write, half-close, read to end (the graders' way).
     ConnectPerRequest,
-    /// Open -c idle connections, then each sends one IAMAT per --interval (default 1s) for
-    /// the duration (client id = connection number).
+    /// Open -c connections (each counted once a first IAMAT is answered), then each sends one
+    /// IAMAT per --interval (default 1s) for the duration (client id = connection number).
     Hold,
     /// Inline `SET key value\r\n` expecting `+OK\r\n`: the same load against Redis.
     RedisSet,
@@ -377,7 +377,8 @@ async fn run_load(
             pipeline,
             dialer,
         };
-        let (streams, opened) = scenario::open_many(&opening, &targets, args.connections).await;
+        let (streams, opened) =
+            scenario::open_many(&opening, &targets, args.connections, &maker).await;
         tally.merge(&opened);
         held = streams;
     }

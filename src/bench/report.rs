@@ -32,7 +32,7 @@ pub struct Tally {
     pub io_errors: u64,
     /// Connection attempts that failed.
     pub connect_errors: u64,
-    /// Connections that were established (counted by the `hold` scenario).
+    /// Connections established and served (`hold` counts one only after a first answer).
     pub connections: u64,
 }
 
@@ -137,7 +137,7 @@ pub struct LoadReport {
     pub connections: usize,
     /// Pipeline depth (`-P`).
     pub pipeline: usize,
-    /// Connections that were established (`hold` only; 0 otherwise).
+    /// Connections established and answering before the timed phase (`hold` only).
     pub established: u64,
     /// Requests sent, answered or lost.
     pub requests: u64,

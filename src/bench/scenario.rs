@@ -251,34 +251,57 @@ pub async fn connect_per_request(
     tally
 }
 
-/// Opens `count` connections spread over `targets` (a bounded number at a time) and
-/// returns those that opened, with their connection numbers, and the tally of failures.
+/// Opens `count` connections spread over `targets` (a bounded number at a time), each
+/// greeted with one untimed IAMAT so that it counts only once the server really serves it
+/// (not merely once the kernel queued it). Returns the served connections with their
+/// numbers, and a tally of them (`connections`) and of failures (`connect_errors`).
 pub async fn open_many(
     shared: &Shared,
     targets: &[SocketAddr],
     count: usize,
+    maker: &CommandMaker,
 ) -> (Vec<(usize, TcpStream)>, Tally) {
     let mut opened = Vec::with_capacity(count);
     let mut tally = Tally::default();
     let mut attempts = futures::stream::iter(0..count)
         .map(|n| {
             let target = targets[n % targets.len()];
-            async move {
-                (
-                    n,
-                    timeout(shared.timeout, shared.dialer.connect(target, n)).await,
-                )
-            }
+            async move { (n, open_served(shared, target, n, maker).await) }
         })
         .buffer_unordered(OPEN_AT_ONCE);
     while let Some((n, result)) = attempts.next().await {
         match result {
-            Ok(Ok(stream)) => opened.push((n, stream)),
-            _ => tally.connect_errors += 1,
+            Some(stream) => opened.push((n, stream)),
+            None => tally.connect_errors += 1,
         }
     }
     tally.connections = opened.len() as u64;
     (opened, tally)
+}
+
+/// Connects and exchanges one IAMAT (client id = `n`); `None` if either fails in time.
+async fn open_served(
+    shared: &Shared,
+    target: SocketAddr,
+    n: usize,
+    maker: &CommandMaker,
+) -> Option<TcpStream> {
+    let mut line = Vec::new();
+    maker.write_iamat(n as u64, &mut line);
+    let greet = async {
+        let mut stream = shared.dialer.connect(target, n).await.ok()?;
+        stream.write_all(&line).await.ok()?;
+        let mut buf = BytesMut::with_capacity(256);
+        while frame_len(&buf, Expect::Iamat).is_none() {
+            if stream.read_buf(&mut buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+        let len = frame_len(&buf, Expect::Iamat)?;
+        let served = len == buf.len() && judge(&buf, &line, Expect::Iamat) == Verdict::Ok;
+        served.then_some(stream)
+    };
+    timeout(shared.timeout, greet).await.ok().flatten()
 }
 
 /// Holds one open connection and sends one IAMAT every `every` (client id = connection
