@@ -15,8 +15,10 @@
 //! - [`iolog`]: the per-server log of input, output and link events, written off the hot path.
 //! - [`node`]: the shared state of one server; [`server`]: accept loop and client connections.
 //! - [`config`]: the TOML config and the built-in herd; [`client`]: a line client for the CLI.
+//! - [`bench`]: `herd bench`, a load generator for the protocol (and Redis, for comparison).
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod flood;
