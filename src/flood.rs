@@ -157,6 +157,12 @@ impl Flood {
         prev.saturating_add(1).max(now_micros)
     }
 
+    /// Makes every later number greater than `issued` (a lease read back from storage: the
+    /// numbers this server may have given before it stopped).
+    pub fn restore_counter(&self, issued: u64) {
+        self.seq.fetch_max(issued, Ordering::AcqRel);
+    }
+
     /// Puts a record read back from storage into the table, with no actions.
     pub fn restore(&self, record: Record) {
         if record.origin() == self.me.as_bytes() {

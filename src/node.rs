@@ -2,6 +2,7 @@
 //! machine), its links, its places provider and its log. Connection tasks and link tasks hold
 //! an `Arc<Node>`; nothing in it is locked across an `.await`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -29,6 +30,12 @@ pub struct Node {
     pub log: IoLog,
     /// The durable store of records, if storage is on.
     pub store: Option<Store>,
+    /// Every number this server gives is at most this; it is stored (and synced) before a
+    /// number above the previous lease is used, so numbers never repeat across a crash even
+    /// when the clock went back.
+    pub seq_lease: AtomicU64,
+    /// Serialises lease renewals.
+    pub lease_renewal: tokio::sync::Mutex<()>,
     /// The shared secret servers prove to each other, if one is set.
     pub secret: Option<Vec<u8>>,
     /// The longest client line accepted.
@@ -39,7 +46,40 @@ pub struct Node {
     pub tasks: TaskTracker,
 }
 
+/// The store key of the sequence lease: it holds a space, so no client ID can be it.
+pub const SEQ_LEASE_KEY: &[u8] = b" seq-lease";
+
+/// How far ahead a lease reaches: ten seconds of microsecond numbers, so a busy server
+/// renews (one synced write) about every ten seconds.
+const LEASE_AHEAD: u64 = 10_000_000;
+
 impl Node {
+    /// The number for a new record of this server (see `Flood::next_seq`), renewing the
+    /// stored lease first when the number would pass it.
+    pub async fn next_seq(&self, now_micros: u64) -> u64 {
+        let seq = self.flood.next_seq(now_micros);
+        if seq <= self.seq_lease.load(Ordering::Acquire) {
+            return seq;
+        }
+        let _one = self.lease_renewal.lock().await;
+        if seq > self.seq_lease.load(Ordering::Acquire) {
+            let lease = seq.saturating_add(LEASE_AHEAD);
+            if let Some(store) = &self.store {
+                let stored = store
+                    .append(
+                        bytes::Bytes::from_static(SEQ_LEASE_KEY),
+                        bytes::Bytes::from(lease.to_string()),
+                    )
+                    .await;
+                if let Err(e) = stored.and(store.sync().await) {
+                    tracing::error!("storing the sequence lease failed: {e}");
+                }
+            }
+            self.seq_lease.store(lease, Ordering::Release);
+        }
+        seq
+    }
+
     /// The location table.
     pub fn table(&self) -> &LocationTable {
         self.flood.table()

@@ -229,8 +229,13 @@ pub fn sample(client: &str, time: u64) -> Record {
 }
 
 /// For replaying stored records: true when the `later` stored record (`SEQ AT ...`) should
-/// replace the `kept` one, i.e. its client time is newer (unreadable bytes never win).
+/// replace the `kept` one, i.e. its client time is newer (unreadable bytes never win). Plain
+/// numbers (the sequence lease) compare as numbers.
 pub fn stored_is_newer(later: &[u8], kept: &[u8]) -> bool {
+    let number = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    if number(later) && number(kept) {
+        return compare_decimal(later, kept) == Ordering::Greater;
+    }
     let time = |bytes: &[u8]| {
         let mut f: [&[u8]; 7] = [&[]; 7];
         (split_fields(bytes, &mut f) == 7 && is_decimal(f[6])).then(|| f[6].to_vec())

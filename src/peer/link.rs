@@ -298,6 +298,8 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
         half: half.clone(),
         pending: Vec::new(),
     });
+    // The wire is set first, so the watermarks this sends go out on this connection.
+    node.apply(Event::LinkUp(link.id)).await;
     let writer = async {
         let mut ping = tokio::time::interval(PING_EVERY);
         loop {

@@ -169,7 +169,7 @@ async fn answer_frame(
             lng,
         }) => {
             let now = now_nanos();
-            let seq = node.flood.next_seq((now / 1000).max(0) as u64);
+            let seq = node.next_seq((now / 1000).max(0) as u64).await;
             let record = Record::received(&node.name, seq, now, client, location, time, (lat, lng));
             out.extend_from_slice(record.line());
             out.push(b'\n');

@@ -19,12 +19,14 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::flood::{Event, Flood};
 use crate::iolog::{IoLog, IoLogWriter};
-use crate::node::Node;
+use crate::node::{Node, SEQ_LEASE_KEY};
 use crate::peer::{link, PeerLink};
 use crate::places::PlacesProvider;
 use crate::record::{stored_is_newer, Record};
 use crate::store::{Store, StoreConfig};
 use crate::table::LocationTable;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The listen backlog: enough for bursts of thousands of connects.
 const BACKLOG: u32 = 4096;
@@ -143,7 +145,16 @@ pub async fn start(
     };
     let (store, recovered) = Store::open_with(&config.storage.dir.join(name), store_config).await?;
     let mut unreadable = 0usize;
-    for (_, payload) in recovered.entries {
+    let mut lease = 0;
+    for (key, payload) in recovered.entries {
+        if key == SEQ_LEASE_KEY {
+            lease = std::str::from_utf8(&payload)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            flood.restore_counter(lease);
+            continue;
+        }
         match Record::decode(payload) {
             Ok(record) => flood.restore(record),
             Err(_) => unreadable += 1,
@@ -204,6 +215,8 @@ pub async fn start(
         places,
         log,
         store: Some(store),
+        seq_lease: AtomicU64::new(lease),
+        lease_renewal: tokio::sync::Mutex::new(()),
         secret,
         max_line: config.herd.max_line,
         shutdown: CancellationToken::new(),
@@ -257,15 +270,17 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
                 .for_each(|r| live_bytes += crate::store::record_size(r.client_bytes(), r.wire()));
             if store.needs_compaction(live_bytes) {
                 let table = node.table().clone();
-                match store
-                    .compact(move || {
-                        table
-                            .snapshot()
-                            .into_iter()
-                            .map(|r| (r.client(), r.wire_bytes()))
-                    })
-                    .await
-                {
+                let lease = (
+                    Bytes::from_static(SEQ_LEASE_KEY),
+                    Bytes::from(node.seq_lease.load(Ordering::Acquire).to_string()),
+                );
+                let snapshot = move || {
+                    let records = table.snapshot().into_iter();
+                    records
+                        .map(|r| (r.client(), r.wire_bytes()))
+                        .chain(std::iter::once(lease))
+                };
+                match store.compact(snapshot).await {
                     Ok(report) => node.log.event(format!("store compacted: {report:?}")),
                     Err(e) => node.log.event(format!("store compaction failed: {e}")),
                 }
