@@ -70,3 +70,33 @@ pub async fn interactive(addr: SocketAddr) -> std::io::Result<()> {
     let (up, down) = tokio::join!(upload, download);
     up.and(down)
 }
+
+/// Fetches a server's table as `client origin time location` lines sorted by client: the
+/// tool authenticates like a neighbour (with the herd's shared secret, if one is set), under
+/// the reserved name `*dump`. `name` is the server's name if known, else `*`.
+///
+/// # Errors
+/// The connection failed, the server refused the handshake, or it did not finish in `timeout`.
+pub async fn dump(
+    addr: SocketAddr,
+    name: &str,
+    secret: Option<&[u8]>,
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let work = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let mut table =
+            crate::peer::handshake::dial(&mut stream, crate::peer::handshake::DUMP, name, secret)
+                .await
+                .map_err(|e| std::io::Error::other(format!("the server refused the dump: {e}")))?
+                .to_vec();
+        stream.read_to_end(&mut table).await?;
+        Ok(table)
+    };
+    tokio::time::timeout(timeout, work).await.map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the server did not answer in time",
+        )
+    })?
+}

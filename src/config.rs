@@ -71,18 +71,7 @@ pub enum ProviderKind {
     GoogleLegacy,
 }
 
-/// How hard the location store syncs what it writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum FsyncPolicy {
-    /// An IAMAT is answered only after its record is on disk.
-    Always,
-    /// Synced at least every 10 ms; a crash loses at most that window.
-    #[default]
-    Batch,
-    /// Left to the operating system.
-    Never,
-}
+pub use crate::store::Fsync as FsyncPolicy;
 
 /// The `[places]` section, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -465,10 +454,18 @@ fn resolve_servers(
     let mut servers = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
         let field = |f: &str| format!("servers[{i}].{f}");
-        if s.name.is_empty() || s.name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.name.is_empty()
+            || s.name.starts_with('*')
+            || s.name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '=')
+        {
             return Err(err(
                 &field("name"),
-                format!("\"{}\" is not a name (one word, no white space)", s.name),
+                format!(
+                    "\"{}\" is not a name (one word: no white space, no '=', not starting with '*')",
+                    s.name
+                ),
             ));
         }
         if let Some(j) = index.insert(&s.name, i) {

@@ -11,6 +11,7 @@
 //! - [`flood`]: the flooding rules as a state machine: events in, actions out.
 //! - [`peer`]: links between servers: handshake (HMAC), bounded outbox, reconnecting link task.
 //! - [`places`]: where WHATSAT's places come from, behind the `PlacesProvider` trait.
+//! - [`store`]: the durable append-only log of records, replayed at start, compacted live.
 //! - [`iolog`]: the per-server log of input, output and link events, written off the hot path.
 //! - [`node`]: the shared state of one server; [`server`]: accept loop and client connections.
 //! - [`config`]: the TOML config and the built-in herd; [`client`]: a line client for the CLI.
@@ -28,4 +29,5 @@ pub mod places;
 pub mod protocol;
 pub mod record;
 pub mod server;
+pub mod store;
 pub mod table;

@@ -48,9 +48,52 @@ enum Command {
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// Print a server's table (client, origin, time, location) sorted by client.
+    Dump {
+        /// A server name of the config, or HOST:PORT.
+        target: String,
+        /// The herd's config file, for names and the shared secret (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How long to wait for the table.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Salvage every valid stored record of a server whose store is damaged (run it while the
+    /// server is stopped).
+    Repair {
+        /// The server's name in the config.
+        name: String,
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Check or print configs.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Ask the built-in offline index of world places.
+    #[command(subcommand)]
+    Places(PlacesCommand),
+}
+
+#[derive(Subcommand)]
+enum PlacesCommand {
+    /// The places within RADIUS_KM of a point, most prominent first.
+    #[command(allow_negative_numbers = true)]
+    Near {
+        /// Latitude in decimal degrees, -90 to 90.
+        lat: f64,
+        /// Longitude in decimal degrees, -180 to 180.
+        lng: f64,
+        /// Radius in kilometres (more than 0).
+        radius_km: f64,
+        /// How many places to list at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the WHATSAT JSON (Nearby Search shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -184,9 +227,96 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Dump {
+            target,
+            config,
+            timeout,
+        } => {
+            let config = load(config.as_deref())?;
+            let addr = resolve_target(&target, &config).await?;
+            let name = config.server(&target).map_or("*", |s| s.name.as_str());
+            let secret = config
+                .herd
+                .secret_env
+                .as_ref()
+                .and_then(|v| std::env::var(v).ok())
+                .filter(|s| !s.is_empty());
+            let table =
+                herd::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
+                    .await
+                    .with_context(|| format!("dumping {addr}"))?;
+            use std::io::Write;
+            std::io::stdout().write_all(&table)?;
+            Ok(())
+        }
+        Command::Repair { name, config } => {
+            let config = load(config.as_deref())?;
+            if config.server(&name).is_none() {
+                return Err(UsageError(format!(
+                    "{}: no server called \"{name}\" (known: {})",
+                    config.source,
+                    config.names().join(", ")
+                ))
+                .into());
+            }
+            let dir = config.storage.dir.join(&name);
+            let report = tokio::task::spawn_blocking(move || herd::store::repair(&dir)).await??;
+            println!(
+                "{}: kept {} records, dropped {} bytes in {} damaged stretches ({} -> {} bytes){}",
+                config.storage.dir.join(&name).display(),
+                report.records_kept,
+                report.bytes_dropped,
+                report.damaged_regions,
+                report.bytes_before,
+                report.bytes_after,
+                report
+                    .backup
+                    .map(|b| format!("; the damaged original is kept as {}", b.display()))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             let config = Config::load(&file)?;
             print!("{}", config.describe());
+            Ok(())
+        }
+        Command::Places(PlacesCommand::Near {
+            lat,
+            lng,
+            radius_km,
+            limit,
+            json,
+        }) => {
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+                return Err(UsageError(format!(
+                    "{lat},{lng} is not a position (latitude -90 to 90, longitude -180 to 180)"
+                ))
+                .into());
+            }
+            if !(radius_km.is_finite() && radius_km > 0.0) {
+                return Err(UsageError(format!(
+                    "RADIUS_KM must be a number of kilometres above 0, not {radius_km}"
+                ))
+                .into());
+            }
+            let provider = herd::places::offline::OfflineProvider::builtin()?;
+            if json {
+                let query = herd::places::NearbyQuery {
+                    lat,
+                    lng,
+                    radius_m: radius_km * 1000.0,
+                    bound: limit.clamp(1, 20),
+                };
+                let mut out = Vec::new();
+                herd::protocol::answer::render_google_json(&provider.answer(query), &mut out);
+                out.push(b'\n');
+                use std::io::Write;
+                std::io::stdout().write_all(&out)?;
+            } else {
+                let places = provider.index().near(lat, lng, radius_km * 1000.0, limit);
+                print!("{}", herd::places::offline::render_table(&places));
+            }
             Ok(())
         }
         Command::Config(ConfigCommand::Default) => {

@@ -9,8 +9,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::flood::{Action, Event, Flood};
 use crate::iolog::IoLog;
+use crate::peer::wire::marks_line;
 use crate::peer::PeerLink;
 use crate::places::PlacesProvider;
+use crate::store::Store;
 use crate::table::LocationTable;
 
 /// One server of the herd.
@@ -25,6 +27,8 @@ pub struct Node {
     pub places: Arc<dyn PlacesProvider>,
     /// The I/O log.
     pub log: IoLog,
+    /// The durable store of records, if storage is on.
+    pub store: Option<Store>,
     /// The shared secret servers prove to each other, if one is set.
     pub secret: Option<Vec<u8>>,
     /// The longest client line accepted.
@@ -47,18 +51,37 @@ impl Node {
     }
 
     /// Feeds `event` to the flooding state machine and carries out its actions. Records to
-    /// forward are in the outboxes (and their writers woken) when this returns. Returns
-    /// whether the table changed.
-    pub fn apply(&self, event: Event) -> bool {
+    /// forward are in the sockets or outboxes when this returns, and records to persist are as
+    /// durable as the fsync policy promises. Returns whether the table changed.
+    pub async fn apply(&self, event: Event) -> bool {
         let mut actions = Vec::new();
         let changed = self.flood.handle(event, &mut actions);
         for action in actions {
             match action {
                 Action::Forward { to, record } => self.links[to].send(record),
-                Action::Persist(_) => {}
-                Action::CatchUp(to) => {
-                    for record in self.table().snapshot() {
-                        self.links[to].outbox.push(record);
+                Action::Persist(record) => {
+                    if let Some(store) = &self.store {
+                        if let Err(e) = store.append(record.client(), record.wire_bytes()).await {
+                            // The writer keeps retrying; answering goes on.
+                            tracing::error!("storing a record failed: {e}");
+                        }
+                    }
+                }
+                Action::SendWatermarks { to, marks } => {
+                    self.links[to].send_line(&marks_line("WM", &marks))
+                }
+                Action::SendMissing { to, records, marks } => {
+                    self.log.event(format!(
+                        "link {}: sending {} records it lacks",
+                        self.links[to].name,
+                        records.len()
+                    ));
+                    self.links[to].queue_catch_up(records, marks_line("CAUGHT", &marks));
+                }
+                Action::Forgot(n) => {
+                    if n > 0 {
+                        self.log
+                            .event(format!("forgot {n} clients (storage.forget_after)"));
                     }
                 }
             }

@@ -1,8 +1,10 @@
 //! A location record: what the herd knows of one client, as the AT line its origin server made.
 //!
-//! The record keeps the AT line's bytes once and slices its fields out of them, so answering a
+//! The record keeps its bytes once, as `SEQ AT origin diff client location time` (the origin's
+//! sequence number, then the AT line), and slices its fields out of them, so answering a
 //! WHATSAT, flooding to a neighbour or storing it never re-formats anything: the fields stay
-//! exactly as the client wrote them.
+//! exactly as the client wrote them, and the same bytes are the neighbour line and the stored
+//! payload.
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -15,15 +17,19 @@ use crate::protocol::number::{compare_decimal, format_signed_nanos, is_decimal, 
 /// One client's location, as received by its origin server.
 #[derive(Clone, PartialEq)]
 pub struct Record {
-    /// The AT line, without a line terminator: `AT origin diff client location time`.
-    line: Bytes,
-    /// Where the origin server's name lies in `line`.
+    /// `SEQ AT origin diff client location time`, without a line terminator.
+    bytes: Bytes,
+    /// Where the AT line starts in `bytes`.
+    at: u32,
+    /// The number the origin gave this record (increasing per origin; see ALGORITHM.md).
+    seq: u64,
+    /// Where the origin server's name lies in `bytes`.
     origin: Range<u32>,
-    /// Where the client ID lies in `line`.
+    /// Where the client ID lies in `bytes`.
     client: Range<u32>,
-    /// Where the location lies in `line`.
+    /// Where the location lies in `bytes`.
     location: Range<u32>,
-    /// Where the client time lies in `line`.
+    /// Where the client time lies in `bytes`.
     time: Range<u32>,
     /// The latitude of `location`.
     lat: f64,
@@ -33,7 +39,7 @@ pub struct Record {
 
 impl std::fmt::Debug for Record {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Record({:?})", String::from_utf8_lossy(&self.line))
+        write!(f, "Record({:?})", String::from_utf8_lossy(&self.bytes))
     }
 }
 
@@ -43,10 +49,11 @@ impl std::fmt::Debug for Record {
 pub struct BadRecord;
 
 impl Record {
-    /// Makes the record of an IAMAT received now by `server`; `received_nanos` is the server's
-    /// clock in nanoseconds since the epoch.
+    /// Makes the record of an IAMAT received now by `server`, which numbers it `seq`;
+    /// `received_nanos` is the server's clock in nanoseconds since the epoch.
     pub fn received(
         server: &str,
+        seq: u64,
         received_nanos: i128,
         client: &[u8],
         location: &[u8],
@@ -54,7 +61,10 @@ impl Record {
         (lat, lng): (f64, f64),
     ) -> Record {
         let mut line =
-            Vec::with_capacity(32 + server.len() + client.len() + location.len() + time.len());
+            Vec::with_capacity(56 + server.len() + client.len() + location.len() + time.len());
+        line.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        line.push(b' ');
+        let at = line.len() as u32;
         line.extend_from_slice(b"AT ");
         let origin = span(&line, server.len());
         line.extend_from_slice(server.as_bytes());
@@ -81,7 +91,9 @@ impl Record {
         let time_span = span(&line, time.len());
         line.extend_from_slice(time);
         Record {
-            line: Bytes::from(line),
+            bytes: Bytes::from(line),
+            at,
+            seq,
             origin,
             client: client_span,
             location: location_span,
@@ -91,27 +103,46 @@ impl Record {
         }
     }
 
-    /// Reads an AT line (from a neighbour or from disk), checking every field.
+    /// Reads `SEQ AT origin diff client location time` (from a neighbour or from disk),
+    /// checking every field.
     ///
     /// # Errors
-    /// [`BadRecord`] when the line is not `AT origin diff client location time` with a valid
+    /// [`BadRecord`] when the bytes are not a sequence number and an AT line with a valid
     /// location, a decimal time and a signed decimal difference.
-    pub fn parse(line: Bytes) -> Result<Record, BadRecord> {
-        let mut f: [&[u8]; 6] = [&[]; 6];
-        if split_fields(&line, &mut f) != 6 || f[0] != b"AT" {
+    pub fn decode(bytes: Bytes) -> Result<Record, BadRecord> {
+        let mut f: [&[u8]; 7] = [&[]; 7];
+        if split_fields(&bytes, &mut f) != 7 || f[1] != b"AT" {
             return Err(BadRecord);
         }
-        if !matches!(f[2].first(), Some(b'+' | b'-')) || !is_decimal(f[2]) || !is_decimal(f[5]) {
+        if f[0].is_empty() || f[0].len() > 20 || !f[0].iter().all(u8::is_ascii_digit) {
             return Err(BadRecord);
         }
-        let (lat, lng) = parse_location(f[4]).ok_or(BadRecord)?;
-        let at = |field: &[u8]| {
-            let start = field.as_ptr() as usize - line.as_ptr() as usize;
+        let seq: u64 = std::str::from_utf8(f[0])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or(BadRecord)?;
+        if !matches!(f[3].first(), Some(b'+' | b'-')) || !is_decimal(f[3]) || !is_decimal(f[6]) {
+            return Err(BadRecord);
+        }
+        let (lat, lng) = parse_location(f[5]).ok_or(BadRecord)?;
+        let offset = |field: &[u8]| field.as_ptr() as usize - bytes.as_ptr() as usize;
+        let span = |field: &[u8]| {
+            let start = offset(field);
             start as u32..(start + field.len()) as u32
         };
-        let (origin, client, location, time) = (at(f[1]), at(f[3]), at(f[4]), at(f[5]));
+        let at = offset(f[1]) as u32;
+        let (origin, client, location, time) = (span(f[2]), span(f[4]), span(f[5]), span(f[6]));
+        // Anything after the time (trailing white space) is not part of the record.
+        let end = time.end as usize;
+        let bytes = if end < bytes.len() {
+            bytes.slice(..end)
+        } else {
+            bytes.clone()
+        };
         Ok(Record {
-            line: line.clone(),
+            bytes,
+            at,
+            seq,
             origin,
             client,
             location,
@@ -121,35 +152,50 @@ impl Record {
         })
     }
 
+    /// `SEQ AT ...`: the record as a neighbour line (without `\n`) and as a stored payload.
+    pub fn wire(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The record's bytes, shared (for storing without a copy).
+    pub fn wire_bytes(&self) -> Bytes {
+        self.bytes.clone()
+    }
+
     /// The AT line, without a terminator.
-    pub fn line(&self) -> &Bytes {
-        &self.line
+    pub fn line(&self) -> &[u8] {
+        &self.bytes[self.at as usize..]
+    }
+
+    /// The number the origin gave this record.
+    pub fn seq(&self) -> u64 {
+        self.seq
     }
 
     /// The client ID (a cheap slice of the line, fit for a map key).
     pub fn client(&self) -> Bytes {
-        self.line
+        self.bytes
             .slice(self.client.start as usize..self.client.end as usize)
     }
 
     /// The client ID as bytes.
     pub fn client_bytes(&self) -> &[u8] {
-        &self.line[self.client.start as usize..self.client.end as usize]
+        &self.bytes[self.client.start as usize..self.client.end as usize]
     }
 
     /// The name of the server that received the IAMAT.
     pub fn origin(&self) -> &[u8] {
-        &self.line[self.origin.start as usize..self.origin.end as usize]
+        &self.bytes[self.origin.start as usize..self.origin.end as usize]
     }
 
     /// The location as the client wrote it.
     pub fn location(&self) -> &[u8] {
-        &self.line[self.location.start as usize..self.location.end as usize]
+        &self.bytes[self.location.start as usize..self.location.end as usize]
     }
 
     /// The client time as the client wrote it.
     pub fn time(&self) -> &[u8] {
-        &self.line[self.time.start as usize..self.time.end as usize]
+        &self.bytes[self.time.start as usize..self.time.end as usize]
     }
 
     /// (latitude, longitude) in degrees.
@@ -168,6 +214,34 @@ impl Record {
     }
 }
 
+/// A record of `client` at client time `time` (also its number), from server `A`, for tests.
+#[cfg(test)]
+pub fn sample(client: &str, time: u64) -> Record {
+    Record::received(
+        "A",
+        time,
+        0,
+        client.as_bytes(),
+        b"+1+1",
+        time.to_string().as_bytes(),
+        (1.0, 1.0),
+    )
+}
+
+/// For replaying stored records: true when the `later` stored record (`SEQ AT ...`) should
+/// replace the `kept` one, i.e. its client time is newer (unreadable bytes never win).
+pub fn stored_is_newer(later: &[u8], kept: &[u8]) -> bool {
+    let time = |bytes: &[u8]| {
+        let mut f: [&[u8]; 7] = [&[]; 7];
+        (split_fields(bytes, &mut f) == 7 && is_decimal(f[6])).then(|| f[6].to_vec())
+    };
+    match (time(later), time(kept)) {
+        (Some(l), Some(k)) => compare_decimal(&l, &k) == Ordering::Greater,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 fn span(line: &[u8], len: usize) -> Range<u32> {
     line.len() as u32..(line.len() + len) as u32
 }
@@ -180,6 +254,7 @@ mod tests {
     fn received_records_keep_fields_verbatim() {
         let r = Record::received(
             "Clark",
+            42,
             1_621_464_828_223_371_889,
             b"kiwi.cs.ucla.edu",
             b"+34.068930-118.445127",
@@ -187,36 +262,42 @@ mod tests {
             (34.06893, -118.445127),
         );
         assert_eq!(
-            &r.line()[..],
+            r.line(),
             b"AT Clark +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
         );
         assert_eq!(r.origin(), b"Clark");
         assert_eq!(r.client_bytes(), b"kiwi.cs.ucla.edu");
-        assert_eq!(Record::parse(r.line().clone()).unwrap(), r);
+        assert_eq!(r.seq(), 42);
+        assert!(r.wire().starts_with(b"42 AT Clark "));
+        assert_eq!(Record::decode(r.wire_bytes()).unwrap(), r);
     }
 
     #[test]
     fn client_times_in_the_future_give_a_negative_difference() {
-        let r = Record::received("A", 1_000_000_000, b"c", b"+1+1", b"2.5", (1.0, 1.0));
-        assert_eq!(&r.line()[..], b"AT A -1.500000000 c +1+1 2.5");
+        let r = Record::received("A", 1, 1_000_000_000, b"c", b"+1+1", b"2.5", (1.0, 1.0));
+        assert_eq!(r.line(), b"AT A -1.500000000 c +1+1 2.5");
     }
 
     #[test]
     fn bad_lines_are_refused() {
         for bad in [
-            "AT A +0.1 c +1+1",
-            "AT A 0.1 c +1+1 1",
-            "AT A +0.1 c 1+1 1",
-            "AT A +0.1 c +1+1 x",
-            "IAMAT A +0.1 c +1+1 1",
+            "1 AT A +0.1 c +1+1",
+            "1 AT A 0.1 c +1+1 1",
+            "1 AT A +0.1 c 1+1 1",
+            "1 AT A +0.1 c +1+1 x",
+            "1 IAMAT A +0.1 c +1+1 1",
+            "AT A +0.1 c +1+1 1",
+            "x AT A +0.1 c +1+1 1",
+            "99999999999999999999999 AT A +0.1 c +1+1 1",
         ] {
-            assert_eq!(Record::parse(Bytes::from(bad)), Err(BadRecord), "{bad}");
+            assert_eq!(Record::decode(Bytes::from(bad)), Err(BadRecord), "{bad}");
         }
+        assert!(Record::decode(Bytes::from("7 AT A +0.1 c +1+1 1 ")).is_ok());
     }
 
     #[test]
     fn newer_wins_by_exact_time() {
-        let r = |t: &str| Record::received("A", 0, b"c", b"+1+1", t.as_bytes(), (1.0, 1.0));
+        let r = |t: &str| Record::received("A", 1, 0, b"c", b"+1+1", t.as_bytes(), (1.0, 1.0));
         assert!(r("10.000000000000000001").is_newer_than(&r("10")));
         assert!(!r("10.0").is_newer_than(&r("10")));
         assert!(!r("9").is_newer_than(&r("10")));

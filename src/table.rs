@@ -114,6 +114,13 @@ impl LocationTable {
         self.map.iter().map(|r| r.value().clone()).collect()
     }
 
+    /// Calls `f` on every record (order unspecified), holding each shard's lock briefly.
+    pub fn for_each(&self, mut f: impl FnMut(&Record)) {
+        for r in self.map.iter() {
+            f(r.value());
+        }
+    }
+
     /// Drops every record for which `keep` is false; returns how many were dropped.
     pub fn retain(&self, mut keep: impl FnMut(&Record) -> bool) -> usize {
         let before = self.map.len();

@@ -115,3 +115,30 @@ fn herd_client_sends_lines_and_prints_answers() {
     assert_eq!(code, 0);
     assert!(out.starts_with(lines[0]) && out.ends_with("}\n\n"), "{out}");
 }
+
+#[test]
+fn places_near_lists_the_offline_index() {
+    let (code, out, err) = herd(&[
+        "places", "near", "-33.8688", "151.2093", "5", "--limit", "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(out.contains("Sydney"), "{out}");
+    let (code, out, _) = herd(&[
+        "places",
+        "near",
+        "34.068930",
+        "-118.445127",
+        "10",
+        "--json",
+        "--limit",
+        "2",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "OK");
+    assert_eq!(v["results"].as_array().unwrap().len(), 2);
+    let (code, _, err) = herd(&["places", "near", "95", "0", "5"]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("herd: 95,0 is not a position"), "{err}");
+}

@@ -30,10 +30,12 @@ use tokio::sync::mpsc;
 
 use super::handshake;
 use super::outbox::Outbox;
+use super::wire::{self, PeerLine};
 use crate::flood::{Event, PeerId};
 use crate::node::Node;
 use crate::protocol::frame::{Frame, LineFramer};
 use crate::record::Record;
+use std::collections::VecDeque;
 
 /// How often an idle link says `PING`.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
@@ -69,6 +71,8 @@ pub struct PeerLink {
     up: AtomicBool,
     /// The write side of the current connection, if one is up.
     wire: Mutex<Option<Wire>>,
+    /// Records the neighbour lacks, sent in batches between live ones, then the `CAUGHT` line.
+    catch_up: Mutex<CatchUp>,
     /// Hands accepted connections to the link's task.
     handover: mpsc::Sender<Connection>,
     /// The task's end of `handover`, taken when the task starts.
@@ -87,6 +91,7 @@ impl PeerLink {
             outbox: Outbox::new(OUTBOX_CAPACITY),
             up: AtomicBool::new(false),
             wire: Mutex::new(None),
+            catch_up: Mutex::new(CatchUp::default()),
             handover,
             handed: Mutex::new(Some(handed)),
         }
@@ -104,7 +109,7 @@ impl PeerLink {
             let mut wire = self.wire.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(w) = wire.as_mut() {
                 if w.pending.is_empty() && self.outbox.is_empty() {
-                    let line = record.line();
+                    let line = record.wire();
                     let parts = [IoSlice::new(line), IoSlice::new(b"\n")];
                     match w.half.try_write_vectored(&parts) {
                         Ok(n) if n == line.len() + 1 => return,
@@ -125,6 +130,41 @@ impl PeerLink {
         self.outbox.push(record);
     }
 
+    /// Sends a control line (with its `\n`) if a connection is up; it goes before queued
+    /// records. Dropped when the link is down: control lines only make sense on a live link.
+    pub fn send_line(&self, line: &[u8]) {
+        if let Some(w) = self.wire.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            w.pending.extend_from_slice(line);
+            self.outbox.wake();
+        }
+    }
+
+    /// Queues what the neighbour lacks, then `done` (the `CAUGHT` line), replacing any
+    /// catch-up still under way.
+    pub fn queue_catch_up(&self, records: Vec<Record>, done: Vec<u8>) {
+        *self.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUp {
+            records: records.into(),
+            done: Some(done),
+        };
+        self.outbox.wake();
+    }
+
+    /// Takes the next catch-up batch as bytes (records, then the `CAUGHT` line once).
+    fn next_catch_up(&self, out: &mut Vec<u8>) -> bool {
+        let mut c = self.catch_up.lock().unwrap_or_else(|e| e.into_inner());
+        let n = c.records.len().min(BATCH);
+        for record in c.records.drain(..n) {
+            out.extend_from_slice(record.wire());
+            out.push(b'\n');
+        }
+        if c.records.is_empty() {
+            if let Some(done) = c.done.take() {
+                out.extend_from_slice(&done);
+            }
+        }
+        !out.is_empty()
+    }
+
     /// Gives the link a connection its listener accepted and authenticated.
     pub async fn hand_over(&self, connection: Connection) {
         let _ = self.handover.send(connection).await;
@@ -137,6 +177,15 @@ struct Wire {
     half: Arc<OwnedWriteHalf>,
     /// Bytes that must go out before anything else (a batch or line only partly written).
     pending: Vec<u8>,
+}
+
+/// A catch-up under way.
+#[derive(Default)]
+struct CatchUp {
+    /// Records still to send.
+    records: VecDeque<Record>,
+    /// The `CAUGHT` line to send after them.
+    done: Option<Vec<u8>>,
 }
 
 /// Jittered exponential backoff.
@@ -204,7 +253,6 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
             link.up.store(true, Ordering::Relaxed);
             node.log
                 .event(format!("link {}: connected ({peer})", link.name));
-            node.apply(Event::LinkUp(id));
             tokio::select! {
                 r = session(&node, &link, stream, buf) => {
                     node.log.event(format!("link {}: dropped ({r})", link.name));
@@ -219,7 +267,8 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
                 }
             }
             link.up.store(false, Ordering::Relaxed);
-            node.apply(Event::LinkDown(id));
+            *link.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUp::default();
+            node.apply(Event::LinkDown(id)).await;
         }
     }
 }
@@ -277,7 +326,7 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
         loop {
             while let Some(frame) = framer.next_frame(&mut buf, false) {
                 match frame {
-                    Frame::Line(line) => receive(node, link, line),
+                    Frame::Line(line) => receive(node, link, line).await,
                     Frame::Overlong(_) => {
                         tracing::warn!(peer = %link.name, "overlong line from a neighbour")
                     }
@@ -318,29 +367,35 @@ fn flush(link: &PeerLink) -> std::io::Result<bool> {
         }
         let batch = link.outbox.take_up_to(BATCH);
         if batch.is_empty() {
-            return Ok(false);
+            if !link.next_catch_up(&mut w.pending) {
+                return Ok(false);
+            }
+            continue;
         }
         for record in &batch {
-            w.pending.extend_from_slice(record.line());
+            w.pending.extend_from_slice(record.wire());
             w.pending.push(b'\n');
         }
     }
 }
 
 /// Handles one line from a neighbour.
-fn receive(node: &Node, link: &PeerLink, line: Bytes) {
-    if &line[..] == b"PING" || line.is_empty() {
-        return;
-    }
-    match Record::parse(line) {
-        Ok(record) => {
-            node.apply(Event::Peer {
-                from: link.id,
-                record,
-            });
+async fn receive(node: &Node, link: &PeerLink, line: Bytes) {
+    let from = link.id;
+    let event = match wire::parse(line) {
+        Ok(PeerLine::Ping) => return,
+        Ok(PeerLine::Record(record)) => Event::Peer { from, record },
+        Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
+        Ok(PeerLine::CaughtUp(marks)) => {
+            node.log.event(format!("link {}: caught up", link.name));
+            Event::CaughtUp { from, marks }
         }
-        Err(_) => tracing::warn!(peer = %link.name, "a line from a neighbour is not a record"),
-    }
+        Err(_) => {
+            tracing::warn!(peer = %link.name, "a line from a neighbour is not understood");
+            return;
+        }
+    };
+    node.apply(event).await;
 }
 
 #[cfg(test)]

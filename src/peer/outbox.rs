@@ -106,14 +106,7 @@ mod tests {
     use super::*;
 
     fn rec(client: &str, time: u64) -> Record {
-        Record::received(
-            "A",
-            0,
-            client.as_bytes(),
-            b"+1+1",
-            time.to_string().as_bytes(),
-            (1.0, 1.0),
-        )
+        crate::record::sample(client, time)
     }
 
     #[test]

@@ -76,6 +76,9 @@ fn neighbour_hello(node: &Node, line: &[u8]) -> Option<handshake::Hello> {
         return None;
     }
     let hello = handshake::parse_hello(line)?;
+    if hello.dialer == handshake::DUMP && (hello.acceptor == node.name || hello.acceptor == "*") {
+        return Some(hello);
+    }
     if hello.acceptor != node.name || node.link_named(&hello.dialer).is_none() {
         node.log.event(format!(
             "handshake refused: {:?} is not a neighbour of {}",
@@ -102,6 +105,11 @@ async fn open_link(
     )
     .await
     {
+        Ok(()) if hello.dialer == handshake::DUMP => {
+            node.log.event("dump: sending the table");
+            let _ = stream.write_all(&dump(&node)).await;
+            let _ = stream.shutdown().await;
+        }
         Ok(()) => {
             if let Some(link) = node.link_named(&hello.dialer) {
                 link.hand_over((stream, buf)).await;
@@ -111,6 +119,26 @@ async fn open_link(
             .log
             .event(format!("link {}: handshake refused: {e}", hello.dialer)),
     }
+}
+
+/// The table as `client origin time location` lines, sorted by client, for `herd dump`.
+pub fn dump(node: &Node) -> Vec<u8> {
+    let mut records = node.table().snapshot();
+    records.sort_by(|a, b| a.client_bytes().cmp(b.client_bytes()));
+    let mut out = Vec::with_capacity(records.len() * 64);
+    for r in records {
+        for (i, field) in [r.client_bytes(), r.origin(), r.time(), r.location()]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(field);
+        }
+        out.push(b'\n');
+    }
+    out
 }
 
 /// Appends the answer to one frame to `out`. A WHATSAT whose places are not ready at once
@@ -140,11 +168,13 @@ async fn answer_frame(
             lat,
             lng,
         }) => {
-            let record =
-                Record::received(&node.name, now_nanos(), client, location, time, (lat, lng));
+            let now = now_nanos();
+            let seq = node.flood.next_seq((now / 1000).max(0) as u64);
+            let record = Record::received(&node.name, seq, now, client, location, time, (lat, lng));
             out.extend_from_slice(record.line());
             out.push(b'\n');
-            node.apply(Event::Client(record));
+            // Flooded (and, with fsync = "always", synced) before the answer goes out.
+            node.apply(Event::Client(record)).await;
         }
         Ok(Command::WhatsAt {
             client,

@@ -17,11 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::flood::Flood;
+use crate::flood::{Event, Flood};
 use crate::iolog::{IoLog, IoLogWriter};
 use crate::node::Node;
 use crate::peer::{link, PeerLink};
 use crate::places::PlacesProvider;
+use crate::record::{stored_is_newer, Record};
+use crate::store::{Store, StoreConfig};
 use crate::table::LocationTable;
 
 /// The listen backlog: enough for bursts of thousands of connects.
@@ -40,6 +42,9 @@ pub enum StartError {
         /// The names the config has.
         known: String,
     },
+    /// The stored records could not be loaded.
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -72,6 +77,13 @@ impl Running {
         self.node.shutdown.cancel();
         self.node.tasks.close();
         self.node.tasks.wait().await;
+        if let Some(store) = &self.node.store {
+            if let Err(e) = store.close().await {
+                self.node
+                    .log
+                    .event(format!("closing the store failed: {e}"));
+            }
+        }
         self.log_writer.finish().await;
     }
 
@@ -116,9 +128,33 @@ pub async fn start(
             name: name.to_string(),
             known: config.names().join(", "),
         })?;
-    let listener = match listener {
-        Some(l) => l,
-        None => bind(me.listen)?,
+    // Load what was stored before listening, so no client ever sees a half-loaded table.
+    let table = LocationTable::new();
+    let flood = Flood::new(
+        name,
+        table.clone(),
+        me.neighbours.len(),
+        config.herd.catch_up,
+    );
+    let store_config = StoreConfig {
+        fsync: config.storage.fsync,
+        supersedes: stored_is_newer,
+        ..StoreConfig::default()
+    };
+    let (store, recovered) = Store::open_with(&config.storage.dir.join(name), store_config).await?;
+    let mut unreadable = 0usize;
+    for (_, payload) in recovered.entries {
+        match Record::decode(payload) {
+            Ok(record) => flood.restore(record),
+            Err(_) => unreadable += 1,
+        }
+    }
+    let listener = match listener.map_or_else(|| bind(me.listen), Ok) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = store.close().await;
+            return Err(e);
+        }
     };
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: me.listen,
@@ -126,6 +162,14 @@ pub async fn start(
     })?;
     let log_path = config.storage.dir.join(name).join("herd.log");
     let (log, log_writer) = IoLog::open(&log_path);
+    let stats = &recovered.stats;
+    log.event(format!(
+        "recovered {} clients from {} stored records in {} ms ({} torn bytes cut, {unreadable} unreadable)",
+        table.len(),
+        stats.records_read,
+        stats.elapsed.as_millis(),
+        stats.torn_bytes_cut
+    ));
 
     let secret = match &config.herd.secret_env {
         Some(var) => match std::env::var(var) {
@@ -155,10 +199,11 @@ pub async fn start(
         .collect();
     let node = Arc::new(Node {
         name: name.to_string(),
-        flood: Flood::new(LocationTable::new(), links.len(), config.herd.catch_up),
+        flood,
         links,
         places,
         log,
+        store: Some(store),
         secret,
         max_line: config.herd.max_line,
         shutdown: CancellationToken::new(),
@@ -176,12 +221,64 @@ pub async fn start(
         listener,
         config.herd.max_connections,
     ));
+    node.tasks
+        .spawn(housekeeping(node.clone(), config.storage.forget_after));
     Ok(Running {
         node,
         addr,
         log_path,
         log_writer,
     })
+}
+
+/// How often housekeeping looks at the store and the clock.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
+
+/// Compacts the store when its file has outgrown the live records, forgets stale clients, and
+/// logs the places provider's counters when they change.
+async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    let mut last_counters = None;
+    loop {
+        tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Some(after) = forget_after {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            let before_secs = now.saturating_sub(after).as_secs() as i64;
+            node.apply(Event::Forget { before_secs }).await;
+        }
+        if let Some(store) = &node.store {
+            let mut live_bytes = 0u64;
+            node.table()
+                .for_each(|r| live_bytes += crate::store::record_size(r.client_bytes(), r.wire()));
+            if store.needs_compaction(live_bytes) {
+                let table = node.table().clone();
+                match store
+                    .compact(move || {
+                        table
+                            .snapshot()
+                            .into_iter()
+                            .map(|r| (r.client(), r.wire_bytes()))
+                    })
+                    .await
+                {
+                    Ok(report) => node.log.event(format!("store compacted: {report:?}")),
+                    Err(e) => node.log.event(format!("store compaction failed: {e}")),
+                }
+            }
+        }
+        let counters = node.places.counters();
+        if counters.is_some() && counters != last_counters {
+            if let Some(c) = &counters {
+                node.log.event(format!("places counters: {c}"));
+            }
+            last_counters = counters;
+        }
+    }
 }
 
 /// Accepts connections until shutdown; each gets a task holding a connection permit.
