@@ -68,6 +68,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Load-test a herd (ours or any server of the protocol), like redis-benchmark.
+    Bench(herd::bench::BenchArgs),
     /// Check or print configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -276,6 +278,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Bench(args) => herd::bench::run(args).await,
         Command::Config(ConfigCommand::Check { file }) => {
             let config = Config::load(&file)?;
             print!("{}", config.describe());
