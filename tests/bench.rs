@@ -13,12 +13,13 @@ use herd::bench::{execute, BenchArgs, Outcome};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A stored location: its AT line, the server that took it, and when the client was new.
-type Record = (String, String, Instant);
+/// A stored location: its AT line, the servers that took an IAMAT for the client, and when
+/// the client was new.
+type Record = (String, Vec<String>, Instant);
 /// Locations shared by all fake servers of one test (the "herd").
 type Store = Arc<Mutex<HashMap<String, Record>>>;
 
-/// How long before a fake server other than the origin sees a new location.
+/// How long before the other fake servers see a new client.
 const FAKE_FLOOD_DELAY: Duration = Duration::from_millis(2);
 
 /// Command line wrapper to parse bench options as the CLI would.
@@ -71,13 +72,21 @@ fn answer(name: &str, store: &Store, line: &str) -> String {
         _ if name == "Reject" => format!("? {line}\n"),
         ["IAMAT", id, loc, time] => {
             let at = format!("AT {name} +0.000000001 {id} {loc} {time}");
-            // A known client stays known everywhere; only a new one takes time to spread.
-            let first_seen = store.get(*id).map_or_else(Instant::now, |r| r.2);
-            store.insert(id.to_string(), (at.clone(), name.to_owned(), first_seen));
+            // A server that took an IAMAT for a client knows it at once; the others only
+            // FAKE_FLOOD_DELAY after the client was first seen anywhere.
+            let entry = store
+                .entry(id.to_string())
+                .or_insert_with(|| (String::new(), Vec::new(), Instant::now()));
+            entry.0.clone_from(&at);
+            if !entry.1.iter().any(|s| s == name) {
+                entry.1.push(name.to_owned());
+            }
             format!("{at}\n")
         }
         ["WHATSAT", id, _, _] => match store.get(*id) {
-            Some((at, origin, when)) if origin == name || when.elapsed() >= FAKE_FLOOD_DELAY => {
+            Some((at, took, when))
+                if took.iter().any(|s| s == name) || when.elapsed() >= FAKE_FLOOD_DELAY =>
+            {
                 format!("{at}\n{{\n   \"results\" : [],\n   \"status\" : \"OK\"\n}}\n\n")
             }
             _ => format!("? {line}\n"),
@@ -234,6 +243,18 @@ async fn propagation_groups_times_by_hops() {
         waited >= FAKE_FLOOD_DELAY.as_micros() as u64,
         "p50 {waited} us"
     );
+}
+
+#[tokio::test]
+async fn bad_options_are_usage_errors() {
+    for argv in [
+        &["iamat", "--servers", ""][..],
+        &["iamat", "-c", "0"],
+        &["mixed", "--whatsat-ratio", "2"],
+    ] {
+        let err = execute(&bench_args(argv)).await.unwrap_err();
+        assert!(err.is_usage(), "{argv:?}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -315,6 +315,11 @@ pub async fn execute(args: &BenchArgs) -> Result<Outcome, BenchError> {
         return Ok(Outcome::Propagation(propagation::run(&plan).await?));
     }
     let targets = resolve_targets(args, &topology).await?;
+    if targets.is_empty() || args.connections == 0 {
+        return Err(BenchError::Usage(
+            "nothing to do: give at least one target and one connection (-c)".into(),
+        ));
+    }
     run_load(args, targets, prefix).await
 }
 
