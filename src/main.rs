@@ -130,7 +130,12 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("herd: {e:#}");
             // A config or argument problem is a usage error (2); anything else is 1.
-            if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some()
+            let bench_usage = e
+                .downcast_ref::<herd::bench::BenchError>()
+                .is_some_and(|b| b.is_usage());
+            if bench_usage
+                || e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<UsageError>().is_some()
             {
                 ExitCode::from(2)
             } else {

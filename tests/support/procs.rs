@@ -24,19 +24,31 @@ pub struct ProcHerd {
     pub children: Vec<Option<Child>>,
     /// Logs, data and the config.
     pub dir: tempfile::TempDir,
+    /// Environment variables set for every child started from now on.
+    pub env: Vec<(String, String)>,
 }
 
 impl ProcHerd {
     /// Writes a config for `topology` on free ports (with `extra` TOML) and starts nothing.
     pub fn new(topology: &[(&str, &[&str])], extra: &str) -> ProcHerd {
+        ProcHerd::with_storage(topology, extra, "")
+    }
+
+    /// As [`ProcHerd::new`], with `storage` TOML keys (e.g. `fsync = "always"`) added to the
+    /// `[storage]` table after its `dir`.
+    pub fn with_storage(topology: &[(&str, &[&str])], extra: &str, storage: &str) -> ProcHerd {
         let dir = tempfile::tempdir().unwrap();
         let addrs: Vec<SocketAddr> = topology.iter().map(|_| free_addr()).collect();
         let config = dir.path().join("herd.toml");
-        std::fs::write(
-            &config,
-            config_text(topology, &addrs, &dir.path().join("data"), extra),
-        )
-        .unwrap();
+        let data = dir.path().join("data");
+        let mut text = config_text(topology, &addrs, &data, extra);
+        let storage_dir = format!("[storage]\ndir = {:?}\n", data.display().to_string());
+        let at = text
+            .find(&storage_dir)
+            .expect("config_text writes [storage] dir")
+            + storage_dir.len();
+        text.insert_str(at, &format!("{storage}\n"));
+        std::fs::write(&config, text).unwrap();
         let servers = topology
             .iter()
             .zip(&addrs)
@@ -47,6 +59,7 @@ impl ProcHerd {
             servers,
             children: topology.iter().map(|_| None).collect(),
             dir,
+            env: Vec::new(),
         }
     }
 
@@ -70,6 +83,7 @@ impl ProcHerd {
         let child = Command::new(herd_bin())
             .args(["serve", name, "--config"])
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -122,9 +136,40 @@ impl ProcHerd {
         }
     }
 
+    /// The table of `name` as `herd dump` prints it: `client origin time location` lines
+    /// sorted by client. Panics if the dump fails.
+    pub fn dump(&self, name: &str) -> String {
+        self.try_dump(name)
+            .unwrap_or_else(|e| panic!("herd dump {name} failed: {e}"))
+    }
+
+    /// As [`ProcHerd::dump`], saying why it failed (e.g. the server is down).
+    pub fn try_dump(&self, name: &str) -> Result<String, String> {
+        let out = Command::new(herd_bin())
+            .args(["dump", name, "--timeout", "5s", "--config"])
+            .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// The data folder of `name` (its store and log).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        self.dir.path().join("data").join(name)
+    }
+
     /// The log file of `name`.
     pub fn log_path(&self, name: &str) -> PathBuf {
-        self.dir.path().join("data").join(name).join("herd.log")
+        self.data_dir(name).join("herd.log")
     }
 }
 
