@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn writes_every_line_with_a_timestamp_and_survives_deletion() {
+    async fn writes_every_line_with_a_timestamp() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s/log.txt");
         let (log, writer) = IoLog::open(&path);
@@ -268,5 +268,35 @@ mod tests {
         assert!(lines[1].ends_with("Z > AT S +0.1 a +1+1 1"));
         assert!(lines[2].ends_with("Z * link B connected"));
         assert!(lines[0].starts_with("20"));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_log_file_comes_back_and_answers_never_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s/log.txt");
+        let (log, writer) = IoLog::open(&path);
+        log.event("before");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&path).is_ok_and(|t| t.contains("before")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first entry never reached the file"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        std::fs::remove_dir_all(dir.path().join("s")).unwrap();
+        // Keep logging: the writer notices the file is gone and opens a new one.
+        let mut i = 0;
+        while !std::fs::read_to_string(&path).is_ok_and(|t| t.contains("after")) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log file never came back"
+            );
+            log.event(format!("after {i}"));
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(log);
+        writer.finish().await;
     }
 }
