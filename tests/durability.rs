@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use support::herd::{ask, wait_until, TOPOLOGY_2023};
+use support::herd::{ask, wait_until, wait_until_async, TOPOLOGY_2023};
 use support::procs::ProcHerd;
 
 /// A places provider that starts at once; the key variable is set for every child.
@@ -580,4 +580,44 @@ async fn with_catch_up_a_restarted_server_gets_what_it_missed() {
         (0..5).all(|k| clark.contains_key(&format!("missed{k}")))
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_older_than_forget_after_are_dropped_from_memory_and_disk() {
+    let solo: &[(&str, &[&str])] = &[("Solo", &[])];
+    let mut herd = ProcHerd::with_storage(solo, "", "forget_after = \"2s\"\n");
+    herd.start("Solo");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let ageing = format!("IAMAT ageing +1+1 {now}");
+    let future = format!("IAMAT future +1+1 {}", now + 3600);
+    let answer = ask(
+        herd.addr("Solo"),
+        &["IAMAT ancient +1+1 1000", &ageing, &future],
+    )
+    .await;
+    // Every IAMAT is answered; one already past the cut-off is not kept.
+    assert_eq!(answer.lines().count(), 3, "{answer}");
+    assert!(!herd.dump("Solo").contains("ancient "));
+    wait_until_async("the ageing client is forgotten", || async {
+        let dump = herd.dump("Solo");
+        dump.contains("future ") && !dump.contains("ageing ")
+    })
+    .await;
+    let log = std::fs::read_to_string(herd.log_path("Solo")).unwrap();
+    assert!(log.contains("forgot 1 clients"), "{log}");
+    // A restart reads the store back and forgets again before it listens.
+    herd.kill("Solo");
+    herd.start("Solo");
+    let answer = ask(
+        herd.addr("Solo"),
+        &["WHATSAT ageing 1 1", "WHATSAT future 1 1"],
+    )
+    .await;
+    assert!(
+        answer.starts_with("? WHATSAT ageing 1 1\nAT Solo "),
+        "{answer}"
+    );
 }

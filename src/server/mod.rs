@@ -226,6 +226,8 @@ pub async fn start(
         "{name} listening on {addr}, neighbours: {}",
         me.neighbours.join(", ")
     ));
+    // What was stored may have aged past forget_after while the server was down.
+    forget(&node, config.storage.forget_after).await;
     for id in 0..node.links.len() {
         node.tasks.spawn(link::run(node.clone(), id));
     }
@@ -244,6 +246,17 @@ pub async fn start(
     })
 }
 
+/// Forgets the clients whose newest client time is older than `forget_after`, if set.
+async fn forget(node: &Node, forget_after: Option<Duration>) {
+    if let Some(after) = forget_after {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let before_secs = now.saturating_sub(after).as_secs() as i64;
+        node.apply(Event::Forget { before_secs }).await;
+    }
+}
+
 /// How often housekeeping looks at the store and the clock.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
 
@@ -257,13 +270,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
             _ = node.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Some(after) = forget_after {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            let before_secs = now.saturating_sub(after).as_secs() as i64;
-            node.apply(Event::Forget { before_secs }).await;
-        }
+        forget(&node, forget_after).await;
         if let Some(store) = &node.store {
             let mut live_bytes = 0u64;
             node.table()
