@@ -51,6 +51,8 @@ const PEER_MAX_LINE: usize = 1 << 20;
 const OUTBOX_CAPACITY: usize = 1 << 20;
 /// How many records the writer sends in one batch at most.
 const BATCH: usize = 4096;
+/// How many bytes a link reads at a time (at least a quarter of it).
+const READ_CHUNK: usize = 64 * 1024;
 
 /// An authenticated connection and the bytes already read from it.
 pub type Connection = (TcpStream, BytesMut);
@@ -374,6 +376,11 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
             }
             // What this read brought goes on in one write per link.
             node.forward(&mut held);
+            // Without room, `read_buf` would read 64 bytes at a time: under a flood, two
+            // reads per record.
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
             match tokio::time::timeout(DEAD_AFTER, rd.read_buf(&mut buf)).await {
                 Err(_) => return format!("silent for {} s", DEAD_AFTER.as_secs()),
                 Ok(Ok(0)) => return "closed by the neighbour".to_string(),
@@ -424,7 +431,8 @@ fn flush(link: &PeerLink) -> std::io::Result<bool> {
 /// Handles one line from a neighbour.
 async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwards) {
     let from = link.id;
-    let event = match wire::parse(line) {
+    // A copy: a record kept in the table must not keep the whole read buffer alive.
+    let event = match wire::parse(Bytes::copy_from_slice(&line)) {
         Ok(PeerLine::Ping) => return,
         Ok(PeerLine::Record(record)) => Event::Peer { from, record },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
