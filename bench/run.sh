@@ -4,6 +4,7 @@
 #   bash bench/run.sh            # every scenario, RUNS=3 runs each (about 6 minutes)
 #   RUNS=5 DURATION=10s bash bench/run.sh
 #   SECTIONS="herd chain" bash bench/run.sh   # some of: solo (Redis, WHATSAT) hold herd chain
+#   HERD_SERVER=/tmp/herd-old bash bench/run.sh  # servers from another build, same load tool
 #
 # Builds the release binary, starts every server it needs on 127.0.0.1 in a temp dir with a
 # generated config, runs each scenario RUNS times, prints the median and the spread (min..max)
@@ -22,6 +23,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 cargo build --release --quiet
 HERD="$ROOT/target/release/herd"
+# The servers' binary; set it to measure another build with the same load tool (before/after).
+HERD_SERVER=${HERD_SERVER:-$HERD}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/herd-bench.XXXXXX")
 PIDS=()
@@ -64,7 +67,7 @@ wait_listen() {
 
 # start NAME CONFIG PORT: runs `herd serve NAME` in the background and waits for it.
 start() {
-    "$HERD" serve "$1" --config "$2" >"$WORK/$1.out" 2>&1 &
+    "$HERD_SERVER" serve "$1" --config "$2" >"$WORK/$1.out" 2>&1 &
     PIDS+=("$!")
     LAST_PID=$!
     wait_listen "$3" "$LAST_PID" "$WORK/$1.out"
@@ -111,7 +114,7 @@ server() { printf '\n[[servers]]\nname = "%s"\nlisten = "127.0.0.1:%s"\nneighbou
 
 machine() {
     echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM, Linux $(uname -r)"
-    echo "herd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $RUNS runs per figure, $DURATION per run; load tool and servers share the cores"
+    echo "load tool herd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), servers $HERD_SERVER, $RUNS runs per figure, $DURATION per run; load tool and servers share the cores"
 }
 
 machine
