@@ -289,14 +289,21 @@ section_chain() {
     done
     "$HERD" bench propagation --config "$WORK/chain.toml" -n 5 --timeout 10s --json --quiet >/dev/null
     p99s=()
+    p50s=()
+    own=()
     rates=()
+    hop() { jq -r ".by_hops[] | select(.hops == $1) | .latency.$2 / 1000" <<<"$out"; }
     for _ in $(seq "$RUNS"); do
         out=$("$HERD" bench propagation --config "$WORK/chain.toml" --rate "$PROPAGATION_RATE" \
             -d "$DURATION" --json --quiet)
-        p99s+=("$(jq -r '.by_hops[] | select(.hops == 3) | .latency.p99_us / 1000' <<<"$out")")
+        p99s+=("$(hop 3 p99_us)")
+        p50s+=("$(hop 3 p50_us)")
+        own+=("$(hop 0 p99_us)")
         rates+=("$(field "$out" .rounds_per_s)")
     done
     summary "rounds (IAMATs) per second reached" "/s" "${rates[@]}"
+    summary "p99 of the IAMAT's own answer (0 hops, the floor)" "ms" "${own[@]}"
+    summary "p50 time to reach the server 3 hops away" "ms" "${p50s[@]}"
     summary "p99 time to reach the server 3 hops away" "ms" "${p99s[@]}"
     verdict "$(lt "$MEDIAN" 2)" "p99 under 2 ms three hops away"
     for pid in "${CHAIN_PIDS[@]}"; do stop "$pid"; done
