@@ -211,7 +211,7 @@ section_hold() {
             log "only $established of $HOLD_CONNECTIONS connections were established"
         fi
         p99s+=("$(awk -v u="$(field "$out" .latency.p99_us)" 'BEGIN { printf "%.3f", u / 1000 }')")
-        rss_peaks+=("$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')")
+        rss_peaks+=("$(awk -v k="$peak" 'BEGIN { printf "%.1f", k * 1024 / 1000000 }')")
         per_conn+=("$(awk -v a="$rss0" -v b="$peak" -v n="$HOLD_CONNECTIONS" \
             'BEGIN { printf "%.0f", (b - a) * 1024 / n }')")
         stop "$HOLD_PID"
