@@ -5,13 +5,17 @@
 //! are dropped and counted, and the log says how many once it recovers. When the file is lost
 //! (deleted, moved away by rotation, or the disk fails) the writer reopens it; answering never
 //! depends on the log.
+//!
+//! Pushing costs no copy when the caller has the line as [`Bytes`] already (a framed input
+//! line, a record's AT line), and the writer formats a timestamp's date and time once a second.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 /// How many entries may wait for the writer before new ones are dropped.
@@ -31,7 +35,7 @@ pub enum Kind {
 struct Entry {
     at: SystemTime,
     kind: Kind,
-    text: Vec<u8>,
+    text: Bytes,
 }
 
 /// A handle to a server's log. Cloning shares the writer; pushing never blocks.
@@ -89,22 +93,23 @@ impl IoLog {
         }
     }
 
-    /// Records a line received from a client.
-    pub fn input(&self, line: &[u8]) {
-        self.push(Kind::Input, line.to_vec());
+    /// Records a line received from a client (`Bytes` from the framer: no copy).
+    pub fn input(&self, line: Bytes) {
+        self.push(Kind::Input, line);
     }
 
-    /// Records an answer sent to a client (one entry per line of it).
-    pub fn output(&self, answer: &[u8]) {
-        self.push(Kind::Output, answer.to_vec());
+    /// Records an answer sent to a client (one entry per line of it; a last `\n` is
+    /// optional).
+    pub fn output(&self, answer: Bytes) {
+        self.push(Kind::Output, answer);
     }
 
     /// Records an event such as a link coming up.
     pub fn event(&self, text: impl Into<String>) {
-        self.push(Kind::Event, text.into().into_bytes());
+        self.push(Kind::Event, Bytes::from(text.into()));
     }
 
-    fn push(&self, kind: Kind, text: Vec<u8>) {
+    fn push(&self, kind: Kind, text: Bytes) {
         if let Some(queue) = &self.queue {
             let entry = Entry {
                 at: SystemTime::now(),
@@ -184,6 +189,7 @@ async fn write_loop(
     sink.open();
     let mut batch = Vec::with_capacity(1024);
     let mut text = Vec::with_capacity(64 * 1024);
+    let mut stamps = Stamps::default();
     let mut lost: u64 = 0;
     loop {
         let received = tokio::select! {
@@ -205,7 +211,7 @@ async fn write_loop(
         text.clear();
         let missed = dropped.swap(0, Ordering::Relaxed) + lost;
         if missed > 0 {
-            format_entry(
+            stamps.format_entry(
                 SystemTime::now(),
                 Kind::Event,
                 format!("log: {missed} entries were dropped (queue full or disk failing)")
@@ -215,7 +221,7 @@ async fn write_loop(
         }
         let entries = batch.len() as u64;
         for entry in batch.drain(..) {
-            format_entry(entry.at, entry.kind, &entry.text, &mut text);
+            stamps.format_entry(entry.at, entry.kind, &entry.text, &mut text);
         }
         lost = if sink.write(&text) {
             0
@@ -229,21 +235,61 @@ async fn write_loop(
     sink.flush();
 }
 
-fn format_entry(at: SystemTime, kind: Kind, text: &[u8], out: &mut Vec<u8>) {
-    let stamp = humantime::format_rfc3339_micros(at).to_string();
-    let mark = match kind {
-        Kind::Input => "<",
-        Kind::Output => ">",
-        Kind::Event => "*",
-    };
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    for line in body.split(|&b| b == b'\n') {
-        out.extend_from_slice(stamp.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(mark.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(line);
-        out.push(b'\n');
+/// Formats timestamps, reusing the date and time of the last second formatted.
+#[derive(Default)]
+struct Stamps {
+    /// The whole second of `prefix`, in seconds since the epoch.
+    second: u64,
+    /// `YYYY-MM-DDTHH:MM:SS.` of `second` (empty before the first entry).
+    prefix: Vec<u8>,
+    /// The stamp of the entry being formatted, written once per entry, copied per line.
+    stamp: Vec<u8>,
+}
+
+impl Stamps {
+    /// Writes `at` as RFC 3339 with microseconds, as `humantime::format_rfc3339_micros` does.
+    fn stamp(&mut self, at: SystemTime) {
+        self.stamp.clear();
+        let Ok(since) = at.duration_since(UNIX_EPOCH) else {
+            let text = humantime::format_rfc3339_micros(at).to_string();
+            self.stamp.extend_from_slice(text.as_bytes());
+            return;
+        };
+        if self.prefix.is_empty() || since.as_secs() != self.second {
+            self.second = since.as_secs();
+            let whole = UNIX_EPOCH + Duration::from_secs(self.second);
+            let text = humantime::format_rfc3339_seconds(whole).to_string();
+            self.prefix.clear();
+            self.prefix
+                .extend_from_slice(text.strip_suffix('Z').unwrap_or(&text).as_bytes());
+            self.prefix.push(b'.');
+        }
+        self.stamp.extend_from_slice(&self.prefix);
+        let mut digits = [b'0'; 6];
+        let mut micros = since.subsec_micros();
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        self.stamp.extend_from_slice(&digits);
+        self.stamp.push(b'Z');
+    }
+
+    /// Appends one log line per line of `text`, each `stamp mark line`.
+    fn format_entry(&mut self, at: SystemTime, kind: Kind, text: &[u8], out: &mut Vec<u8>) {
+        self.stamp(at);
+        let mark = match kind {
+            Kind::Input => b'<',
+            Kind::Output => b'>',
+            Kind::Event => b'*',
+        };
+        let body = text.strip_suffix(b"\n").unwrap_or(text);
+        for line in body.split(|&b| b == b'\n') {
+            out.extend_from_slice(&self.stamp);
+            out.extend_from_slice(&[b' ', mark, b' ']);
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
     }
 }
 
@@ -256,8 +302,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s/log.txt");
         let (log, writer) = IoLog::open(&path);
-        log.input(b"IAMAT a +1+1 1");
-        log.output(b"AT S +0.1 a +1+1 1\n");
+        log.input(Bytes::from_static(b"IAMAT a +1+1 1"));
+        log.output(Bytes::from_static(b"AT S +0.1 a +1+1 1\n"));
         log.event("link B connected");
         drop(log);
         writer.finish().await;
@@ -298,5 +344,25 @@ mod tests {
         }
         drop(log);
         writer.finish().await;
+    }
+
+    #[test]
+    fn cached_stamps_match_humantime() {
+        let mut stamps = Stamps::default();
+        let base = UNIX_EPOCH + Duration::from_secs(1_763_769_600);
+        for offset_us in [
+            0u64,
+            1,
+            999_999,
+            1_000_000,
+            1_000_001,
+            59_999_999,
+            86_400_000_007,
+        ] {
+            let at = base + Duration::from_micros(offset_us) + Duration::from_nanos(999);
+            stamps.stamp(at);
+            let expected = humantime::format_rfc3339_micros(at).to_string();
+            assert_eq!(std::str::from_utf8(&stamps.stamp).unwrap(), expected);
+        }
     }
 }

@@ -13,6 +13,7 @@ use crate::iolog::IoLog;
 use crate::peer::wire::marks_line;
 use crate::peer::PeerLink;
 use crate::places::PlacesProvider;
+use crate::record::Record;
 use crate::store::Store;
 use crate::table::LocationTable;
 
@@ -94,13 +95,32 @@ impl Node {
     /// forward are in the sockets or outboxes when this returns, and records to persist are as
     /// durable as the fsync policy promises. Returns whether the table changed.
     pub async fn apply(&self, event: Event) -> bool {
+        let mut held = HeldForwards::default();
+        let changed = self.apply_holding(event, &mut held).await;
+        self.forward(&mut held);
+        changed
+    }
+
+    /// Like [`Node::apply`], but the records to forward wait in `held` until
+    /// [`Node::forward`]: a task that handles a batch of lines sends each link one write for
+    /// the batch instead of one per line. Call `forward` before answering any of the lines.
+    pub async fn apply_holding(&self, event: Event, held: &mut HeldForwards) -> bool {
         let mut actions = Vec::new();
         let changed = self.flood.handle(event, &mut actions);
         for action in actions {
             match action {
-                Action::Forward { to, record } => self.links[to].send(record),
+                Action::Forward { to, record } => {
+                    if held.by_link.len() <= to {
+                        held.by_link.resize_with(to + 1, Vec::new);
+                    }
+                    held.by_link[to].push(record);
+                }
                 Action::Persist(record) => {
                     if let Some(store) = &self.store {
+                        if store.appends_wait_for_sync() {
+                            // Flood first: a neighbour need not wait for this disk.
+                            self.forward(held);
+                        }
                         if let Err(e) = store.append(record.client(), record.wire_bytes()).await {
                             // The writer keeps retrying; answering goes on.
                             tracing::error!("storing a record failed: {e}");
@@ -128,4 +148,21 @@ impl Node {
         }
         changed
     }
+
+    /// Sends the records held in `held` to their links, one write per link when it is idle.
+    pub fn forward(&self, held: &mut HeldForwards) {
+        for (to, records) in held.by_link.iter_mut().enumerate() {
+            if !records.is_empty() {
+                self.links[to].send_all(records);
+            }
+        }
+    }
+}
+
+/// Records a task has decided to forward but not yet sent, by link (see
+/// [`Node::apply_holding`]). Keeps its buffers between batches.
+#[derive(Default)]
+pub struct HeldForwards {
+    /// The records for each link, by the link's index.
+    by_link: Vec<Vec<Record>>,
 }

@@ -167,6 +167,11 @@ impl Record {
         &self.bytes[self.at as usize..]
     }
 
+    /// The AT line, without a terminator, sharing the record's bytes.
+    pub fn line_bytes(&self) -> Bytes {
+        self.bytes.slice(self.at as usize..)
+    }
+
     /// The number the origin gave this record.
     pub fn seq(&self) -> u64 {
         self.seq

@@ -397,14 +397,17 @@ async fn run_load(
     let progress = progress_bar(args, &shared, limit, duration);
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
+    let mut holders = tokio::task::JoinSet::new();
+    let held_tally = Arc::new(std::sync::Mutex::new(Tally::default()));
     if args.scenario == ScenarioKind::Hold {
         for (n, stream) in held {
-            workers.spawn(scenario::hold(
+            holders.spawn(scenario::hold(
                 shared.clone(),
                 stream,
                 n,
                 maker.reseeded(n as u64),
                 args.interval,
+                held_tally.clone(),
             ));
         }
     } else {
@@ -424,6 +427,10 @@ async fn run_load(
     while let Some(done) = workers.join_next().await {
         tally.merge(&done?);
     }
+    while let Some(done) = holders.join_next().await {
+        done?;
+    }
+    tally.merge(&held_tally.lock().unwrap_or_else(|e| e.into_inner()));
     let elapsed = start.elapsed();
     if let Some((bar, ticker)) = progress {
         ticker.abort();

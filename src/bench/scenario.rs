@@ -305,15 +305,18 @@ async fn open_served(
 }
 
 /// Holds one open connection and sends one IAMAT every `every` (client id = connection
-/// number), from a random moment in the first period, until the budget is spent.
+/// number), from a random moment in the first period, until the budget is spent. Answers
+/// go into the one `tally` all held connections share: a histogram each would cost ten
+/// thousand connections gigabytes, allocated right when they start sending.
 pub async fn hold(
     shared: Arc<Shared>,
     mut stream: TcpStream,
     n: usize,
     maker: CommandMaker,
     every: Duration,
-) -> Tally {
-    let mut tally = Tally::default();
+    tally: Arc<std::sync::Mutex<Tally>>,
+) {
+    let lock = || tally.lock().unwrap_or_else(|e| e.into_inner());
     let mut line = Vec::new();
     let mut buf = BytesMut::with_capacity(256);
     let every = every.max(Duration::from_millis(1));
@@ -329,11 +332,8 @@ pub async fn hold(
                 true
             }
         };
-        if !waited {
-            return tally;
-        }
-        if !shared.budget.claim() {
-            return tally;
+        if !waited || !shared.budget.claim() {
+            return;
         }
         line.clear();
         maker.write_iamat(n as u64, &mut line);
@@ -344,10 +344,12 @@ pub async fn hold(
         }
         shared.budget.finished(1);
         let Some(len) = frame_len(&buf, Expect::Iamat).filter(|_| ok) else {
-            tally.io_errors += 1;
-            return tally;
+            lock().io_errors += 1;
+            return;
         };
-        tally.answered(start.elapsed(), judge(&buf[..len], &line, Expect::Iamat));
+        let latency = start.elapsed();
+        let verdict = judge(&buf[..len], &line, Expect::Iamat);
+        lock().answered(latency, verdict);
         buf.advance(len);
     }
 }

@@ -32,7 +32,7 @@ use super::handshake;
 use super::outbox::Outbox;
 use super::wire::{self, PeerLine};
 use crate::flood::{Event, PeerId};
-use crate::node::Node;
+use crate::node::{HeldForwards, Node};
 use crate::protocol::frame::{Frame, LineFramer};
 use crate::record::Record;
 use std::collections::VecDeque;
@@ -51,6 +51,8 @@ const PEER_MAX_LINE: usize = 1 << 20;
 const OUTBOX_CAPACITY: usize = 1 << 20;
 /// How many records the writer sends in one batch at most.
 const BATCH: usize = 4096;
+/// How many bytes a link reads at a time (at least a quarter of it).
+const READ_CHUNK: usize = 64 * 1024;
 
 /// An authenticated connection and the bytes already read from it.
 pub type Connection = (TcpStream, BytesMut);
@@ -128,6 +130,43 @@ impl PeerLink {
             }
         }
         self.outbox.push(record);
+    }
+
+    /// Sends `records` (taking them out) in one write when the link is idle, else through
+    /// the outbox: what [`PeerLink::send`] does for one, for a batch of lines just handled.
+    pub fn send_all(&self, records: &mut Vec<Record>) {
+        if records.len() <= 1 {
+            if let Some(record) = records.pop() {
+                self.send(record);
+            }
+            return;
+        }
+        {
+            let mut wire = self.wire.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(w) = wire.as_mut() {
+                if w.pending.is_empty() && self.outbox.is_empty() {
+                    for record in records.iter() {
+                        w.pending.extend_from_slice(record.wire());
+                        w.pending.push(b'\n');
+                    }
+                    match w.half.try_write(&w.pending) {
+                        Ok(n) => {
+                            // What did not go out must go next, before anything else.
+                            w.pending.drain(..n);
+                            if !w.pending.is_empty() {
+                                self.outbox.wake();
+                            }
+                            records.clear();
+                            return;
+                        }
+                        Err(_) => w.pending.clear(),
+                    }
+                }
+            }
+        }
+        for record in records.drain(..) {
+            self.outbox.push(record);
+        }
     }
 
     /// Sends a control line (with its `\n`) if a connection is up; it goes before queued
@@ -325,14 +364,22 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
     };
     let reader = async {
         let mut framer = LineFramer::new(PEER_MAX_LINE);
+        let mut held = HeldForwards::default();
         loop {
             while let Some(frame) = framer.next_frame(&mut buf, false) {
                 match frame {
-                    Frame::Line(line) => receive(node, link, line).await,
+                    Frame::Line(line) => receive(node, link, line, &mut held).await,
                     Frame::Overlong(_) => {
                         tracing::warn!(peer = %link.name, "overlong line from a neighbour")
                     }
                 }
+            }
+            // What this read brought goes on in one write per link.
+            node.forward(&mut held);
+            // Without room, `read_buf` would read 64 bytes at a time: under a flood, two
+            // reads per record.
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
             }
             match tokio::time::timeout(DEAD_AFTER, rd.read_buf(&mut buf)).await {
                 Err(_) => return format!("silent for {} s", DEAD_AFTER.as_secs()),
@@ -382,9 +429,10 @@ fn flush(link: &PeerLink) -> std::io::Result<bool> {
 }
 
 /// Handles one line from a neighbour.
-async fn receive(node: &Node, link: &PeerLink, line: Bytes) {
+async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwards) {
     let from = link.id;
-    let event = match wire::parse(line) {
+    // A copy: a record kept in the table must not keep the whole read buffer alive.
+    let event = match wire::parse(Bytes::copy_from_slice(&line)) {
         Ok(PeerLine::Ping) => return,
         Ok(PeerLine::Record(record)) => Event::Peer { from, record },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
@@ -397,7 +445,7 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes) {
             return;
         }
     };
-    node.apply(event).await;
+    node.apply_holding(event, held).await;
 }
 
 #[cfg(test)]

@@ -221,6 +221,11 @@ impl Store {
         self.inner.config.compaction.wants(file, live_bytes)
     }
 
+    /// Whether an append waits until its record is fsynced (`Fsync::Always`).
+    pub fn appends_wait_for_sync(&self) -> bool {
+        self.inner.config.fsync == Fsync::Always
+    }
+
     /// The store directory.
     #[must_use]
     pub fn dir(&self) -> &Path {

@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# Measures herd against the targets of the performance issue, side by side with Redis.
+#
+#   bash bench/run.sh            # every scenario, RUNS=3 runs each (about 6 minutes)
+#   RUNS=5 DURATION=10s bash bench/run.sh
+#   SECTIONS="herd chain" bash bench/run.sh   # some of: solo (Redis, WHATSAT) hold herd chain
+#   HERD_SERVER=/tmp/herd-old bash bench/run.sh  # servers from another build, same load tool
+#
+# Builds the release binary, starts every server it needs on 127.0.0.1 in a temp dir with a
+# generated config, runs each scenario RUNS times, prints the median and the spread (min..max)
+# of each figure, and stops everything it started on exit (even on Ctrl-C). Redis comes from
+# the `redis-server` on PATH (Debian package redis-server); without it the Redis comparison is
+# skipped. See BENCHMARKS.md for the method and the latest figures.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5s}
+HOLD_DURATION=${HOLD_DURATION:-10s}
+HOLD_CONNECTIONS=${HOLD_CONNECTIONS:-10000}
+PROPAGATION_RATE=${PROPAGATION_RATE:-1000}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+cargo build --release --quiet
+HERD="$ROOT/target/release/herd"
+# The servers' binary; set it to measure another build with the same load tool (before/after).
+HERD_SERVER=${HERD_SERVER:-$HERD}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/herd-bench.XXXXXX")
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Servers prove the shared secret to each other.
+HERD_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+export HERD_SECRET
+# Ports: a random block of 20 between 10100 and the kernel's ephemeral range (the held
+# connections use thousands of those), so two runs on one machine rarely collide.
+EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+BASE=$((10100 + (RANDOM % ((EPHEMERAL_LOW - 10200) / 20)) * 20))
+
+log() { printf '%s\n' "$*" >&2; }
+
+# wait_listen PORT PID [OUTPUT]: polls until something accepts on 127.0.0.1:PORT (at most
+# 60 s); fails at once, showing OUTPUT, when process PID has ended.
+wait_listen() {
+    local deadline=$((SECONDS + 60))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        if ((SECONDS > deadline)) || ! kill -0 "$2" 2>/dev/null; then
+            log "nothing listens on 127.0.0.1:$1 (process $2 $(kill -0 "$2" 2>/dev/null && echo 'still runs' || echo 'ended'))"
+            [[ -n ${3:-} ]] && cat "$3" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+# start NAME CONFIG PORT: runs `herd serve NAME` in the background and waits for it.
+start() {
+    "$HERD_SERVER" serve "$1" --config "$2" >"$WORK/$1.out" 2>&1 &
+    PIDS+=("$!")
+    LAST_PID=$!
+    wait_listen "$3" "$LAST_PID" "$WORK/$1.out"
+}
+
+# stop PID: stops a server this script started and waits for it.
+stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# field JSON KEY: a number from the bench tool's one-line JSON output.
+field() { jq -r "$2" <<<"$1"; }
+
+# summary LABEL UNIT VALUES...: prints the median and min..max of VALUES, and sets MEDIAN.
+summary() {
+    local label=$1 unit=$2
+    shift 2
+    read -r MEDIAN LOW HIGH < <(printf '%s\n' "$@" | sort -g | awk '
+        { v[NR] = $1 }
+        END {
+            m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+            printf "%.2f %.2f %.2f\n", m, v[1], v[NR]
+        }')
+    printf '  %-50s median %10s %-5s spread %s..%s  (runs: %s)\n' \
+        "$label" "$MEDIAN" "$unit" "$LOW" "$HIGH" "$(printf '%.2f ' "$@")"
+}
+
+# verdict OK TEXT: prints whether a target is met.
+verdict() {
+    if [[ $1 == 1 ]]; then printf '  => met: %s\n' "$2"; else printf '  => MISSED: %s\n' "$2"; fi
+}
+
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b) ? 1 : 0 }'; }
+
+# solo_config DATA_DIR PORT: a one-server config.
+solo_config() {
+    printf '[storage]\ndir = "%s"\n\n[[servers]]\nname = "Solo"\nlisten = "127.0.0.1:%s"\n' "$@"
+}
+
+# server NAME PORT NEIGHBOURS: one [[servers]] entry of a config.
+server() { printf '\n[[servers]]\nname = "%s"\nlisten = "127.0.0.1:%s"\nneighbours = [%s]\n' "$@"; }
+
+machine() {
+    echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -h | awk '/^Mem:/ { print $2 }') RAM, Linux $(uname -r)"
+    echo "load tool herd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), servers $HERD_SERVER, $RUNS runs per figure, $DURATION per run; load tool and servers share the cores"
+}
+
+machine
+
+# --- 1. One server, I/O logging on, against Redis ---------------------------------------
+section_solo() {
+    SOLO_PORT=$BASE
+    solo_config "$WORK/data-solo" "$SOLO_PORT" >"$WORK/solo.toml"
+    start Solo "$WORK/solo.toml" "$SOLO_PORT"
+    SOLO_PID=$LAST_PID
+
+    REDIS_PORT=$((BASE + 1))
+    REDIS=0
+    if command -v redis-server >/dev/null; then
+        redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no \
+            --dir "$WORK" --logfile "$WORK/redis.log" --daemonize no &
+        PIDS+=("$!")
+        REDIS_PID=$!
+        wait_listen "$REDIS_PORT" "$REDIS_PID" "$WORK/redis.log"
+        REDIS=1
+    else
+        log "redis-server not found: skipping the Redis comparison"
+    fi
+
+    echo
+    echo "== 1. one server (Solo, I/O log on, fsync batch) vs Redis SET as inline lines, 50 connections"
+    for depth in 1 16; do
+        herd_runs=()
+        redis_runs=()
+        for _ in $(seq "$RUNS"); do
+            out=$("$HERD" bench iamat --target "127.0.0.1:$SOLO_PORT" -c 50 -P "$depth" \
+                -d "$DURATION" --json --quiet)
+            herd_runs+=("$(field "$out" .throughput)")
+            if ((REDIS)); then
+                out=$("$HERD" bench redis-set --target "127.0.0.1:$REDIS_PORT" -c 50 -P "$depth" \
+                    -d "$DURATION" --json --quiet)
+                redis_runs+=("$(field "$out" .throughput)")
+            fi
+        done
+        summary "herd IAMAT/s, depth $depth" "req/s" "${herd_runs[@]}"
+        herd_median=$MEDIAN
+        if ((REDIS)); then
+            summary "redis SET/s, depth $depth" "req/s" "${redis_runs[@]}"
+            ratio=$(awk -v a="$herd_median" -v b="$MEDIAN" 'BEGIN { printf "%.2f", a / b }')
+            echo "  ratio herd/redis at depth $depth: $ratio"
+            verdict "$(ge "$ratio" 1)" "herd answers at least as many as Redis at depth $depth"
+        fi
+    done
+    if ((REDIS)); then
+        stop "$REDIS_PID"
+    fi
+
+    echo
+    echo "== 5. offline WHATSAT on Solo (50 connections, depth 1, radius 10 km, bound 5)"
+    runs=()
+    for _ in $(seq "$RUNS"); do
+        out=$("$HERD" bench whatsat --target "127.0.0.1:$SOLO_PORT" -c 50 -P 1 -d "$DURATION" \
+            --json --quiet)
+        runs+=("$(field "$out" .throughput)")
+    done
+    summary "WHATSAT answers/s" "req/s" "${runs[@]}"
+    verdict "$(ge "$MEDIAN" 20000)" "at least 20,000 WHATSAT answers per second"
+    stop "$SOLO_PID"
+
+}
+
+# --- 3. 10,000 held connections, one IAMAT per second each -------------------------------
+section_hold() {
+    echo
+    echo "== 3. $HOLD_CONNECTIONS held connections, one IAMAT per second each, for $HOLD_DURATION (fresh server per run)"
+    p99s=()
+    per_conn=()
+    rss_peaks=()
+    for run in $(seq "$RUNS"); do
+        HOLD_PORT=$((BASE + 2))
+        solo_config "$WORK/data-hold-$run" "$HOLD_PORT" >"$WORK/hold.toml"
+        start Solo "$WORK/hold.toml" "$HOLD_PORT"
+        HOLD_PID=$LAST_PID
+        sleep 1
+        rss0=$(awk '/^VmRSS/ { print $2 }' "/proc/$HOLD_PID/status")
+        "$HERD" bench hold --target "127.0.0.1:$HOLD_PORT" -c "$HOLD_CONNECTIONS" \
+            -d "$HOLD_DURATION" --json --quiet >"$WORK/hold.json" &
+        bench_pid=$!
+        peak=$rss0
+        while kill -0 "$bench_pid" 2>/dev/null; do
+            rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$HOLD_PID/status")
+            ((rss > peak)) && peak=$rss
+            sleep 0.25
+        done
+        wait "$bench_pid"
+        out=$(cat "$WORK/hold.json")
+        established=$(field "$out" .established)
+        if ((established < HOLD_CONNECTIONS)); then
+            log "only $established of $HOLD_CONNECTIONS connections were established"
+        fi
+        p99s+=("$(awk -v u="$(field "$out" .latency.p99_us)" 'BEGIN { printf "%.3f", u / 1000 }')")
+        rss_peaks+=("$(awk -v k="$peak" 'BEGIN { printf "%.1f", k * 1024 / 1000000 }')")
+        per_conn+=("$(awk -v a="$rss0" -v b="$peak" -v n="$HOLD_CONNECTIONS" \
+            'BEGIN { printf "%.0f", (b - a) * 1024 / n }')")
+        stop "$HOLD_PID"
+    done
+    summary "IAMAT p99 latency" "ms" "${p99s[@]}"
+    verdict "$(lt "$MEDIAN" 10)" "p99 under 10 ms"
+    summary "server peak RSS" "MB" "${rss_peaks[@]}"
+    verdict "$(lt "$MEDIAN" 150)" "RSS under 150 MB"
+    summary "RSS growth per held connection" "bytes" "${per_conn[@]}"
+
+}
+
+# --- 2. The five-server herd: one server takes the load and floods it to all -------------
+section_herd() {
+    echo
+    echo "== 2. five-server herd (2023 topology), 50 connections at depth 16 to Bailey only"
+    names=(Bailey Bona Campbell Clark Jaquez)
+    declare -A port
+    for i in "${!names[@]}"; do port[${names[$i]}]=$((BASE + 5 + i)); done
+    {
+        printf '[storage]\ndir = "%s/data-herd"\n' "$WORK"
+        server Bailey "${port[Bailey]}" '"Bona", "Campbell"'
+        server Bona "${port[Bona]}" '"Bailey", "Campbell", "Clark"'
+        server Campbell "${port[Campbell]}" '"Bailey", "Bona", "Jaquez"'
+        server Clark "${port[Clark]}" '"Bona", "Jaquez"'
+        server Jaquez "${port[Jaquez]}" '"Campbell", "Clark"'
+    } >"$WORK/herd.toml"
+    HERD_PIDS=()
+    for name in "${names[@]}"; do
+        start "$name" "$WORK/herd.toml" "${port[$name]}"
+        HERD_PIDS+=("$LAST_PID")
+    done
+    # Until every server has its links up, a WHATSAT elsewhere would not see the flood.
+    "$HERD" bench propagation --config "$WORK/herd.toml" -n 5 --timeout 10s --json --quiet >/dev/null
+    runs=()
+    for _ in $(seq "$RUNS"); do
+        out=$("$HERD" bench iamat --target "127.0.0.1:${port[Bailey]}" -c 50 -P 16 \
+            -d "$DURATION" --json --quiet)
+        runs+=("$(field "$out" .throughput)")
+    done
+    summary "IAMAT/s accepted by Bailey, flooded to all five" "req/s" "${runs[@]}"
+    verdict "$(ge "$MEDIAN" 100000)" "at least 100,000 IAMAT/s"
+    # Every server must end with every client the load used: the flood kept up (5 s to drain).
+    same=0
+    for _ in $(seq 50); do
+        "$HERD" dump Bailey --config "$WORK/herd.toml" >"$WORK/bailey.dump"
+        "$HERD" dump Jaquez --config "$WORK/herd.toml" >"$WORK/jaquez.dump"
+        if cmp -s "$WORK/bailey.dump" "$WORK/jaquez.dump"; then
+            same=1
+            break
+        fi
+        sleep 0.1
+    done
+    verdict "$same" "Jaquez (two hops from Bailey) ends with Bailey's table ($(wc -l <"$WORK/bailey.dump") clients)"
+    for pid in "${HERD_PIDS[@]}"; do stop "$pid"; done
+
+}
+
+# --- 4. Propagation along a chain A-B-C-D -----------------------------------------------
+section_chain() {
+    echo
+    echo "== 4. propagation in the chain A-B-C-D at $PROPAGATION_RATE IAMAT/s (origins rotate; 3 hops = A<->D)"
+    {
+        printf '[storage]\ndir = "%s/data-chain"\n' "$WORK"
+        server A $((BASE + 12)) '"B"'
+        server B $((BASE + 13)) '"C"'
+        server C $((BASE + 14)) '"D"'
+        server D $((BASE + 15)) ''
+    } >"$WORK/chain.toml"
+    CHAIN_PIDS=()
+    chain=(A B C D)
+    for i in "${!chain[@]}"; do
+        start "${chain[$i]}" "$WORK/chain.toml" $((BASE + 12 + i))
+        CHAIN_PIDS+=("$LAST_PID")
+    done
+    "$HERD" bench propagation --config "$WORK/chain.toml" -n 5 --timeout 10s --json --quiet >/dev/null
+    p99s=()
+    p50s=()
+    own=()
+    rates=()
+    hop() { jq -r ".by_hops[] | select(.hops == $1) | .latency.$2 / 1000" <<<"$out"; }
+    for _ in $(seq "$RUNS"); do
+        out=$("$HERD" bench propagation --config "$WORK/chain.toml" --rate "$PROPAGATION_RATE" \
+            -d "$DURATION" --json --quiet)
+        p99s+=("$(hop 3 p99_us)")
+        p50s+=("$(hop 3 p50_us)")
+        own+=("$(hop 0 p99_us)")
+        rates+=("$(field "$out" .rounds_per_s)")
+    done
+    summary "rounds (IAMATs) per second reached" "/s" "${rates[@]}"
+    summary "p99 of the IAMAT's own answer (0 hops, the floor)" "ms" "${own[@]}"
+    summary "p50 time to reach the server 3 hops away" "ms" "${p50s[@]}"
+    summary "p99 time to reach the server 3 hops away" "ms" "${p99s[@]}"
+    verdict "$(lt "$MEDIAN" 2)" "p99 under 2 ms three hops away"
+    for pid in "${CHAIN_PIDS[@]}"; do stop "$pid"; done
+}
+
+SECTIONS=${SECTIONS:-solo hold herd chain}
+for section in $SECTIONS; do
+    "section_$section"
+done
