@@ -154,14 +154,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve { name, config } => {
             let config = load(config.as_deref())?;
-            if config.server(&name).is_none() {
-                return Err(UsageError(format!(
-                    "{}: no server called \"{name}\" (known: {})",
-                    config.source,
-                    config.names().join(", ")
-                ))
-                .into());
-            }
+            known_server(&config, &name)?;
             let places = herd::places::from_config(&config.places)
                 .map_err(|e| UsageError(format!("{}: {e}", config.source)))?;
             let running = server::start(&config, &name, None, places).await?;
@@ -258,14 +251,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Repair { name, config } => {
             let config = load(config.as_deref())?;
-            if config.server(&name).is_none() {
-                return Err(UsageError(format!(
-                    "{}: no server called \"{name}\" (known: {})",
-                    config.source,
-                    config.names().join(", ")
-                ))
-                .into());
-            }
+            known_server(&config, &name)?;
             let dir = config.storage.dir.join(&name);
             let report = tokio::task::spawn_blocking(move || herd::store::repair(&dir)).await??;
             println!(
@@ -331,6 +317,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print!("{}", herd::config::BUILTIN);
             Ok(())
         }
+    }
+}
+
+/// Checks `name` is a server of `config`.
+fn known_server(config: &Config, name: &str) -> Result<(), UsageError> {
+    match config.server(name) {
+        Some(_) => Ok(()),
+        None => Err(UsageError(format!(
+            "{}: no server called \"{name}\" (known: {})",
+            config.source,
+            config.names().join(", ")
+        ))),
     }
 }
 
