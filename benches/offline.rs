@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use herd::places::offline::{OfflineIndex, OfflineProvider};
-use herd::places::NearbyQuery;
+use herd_places::offline::{OfflineIndex, OfflineProvider};
+use herd_places::NearbyQuery;
 
 fn load(c: &mut Criterion) {
     let mut group = c.benchmark_group("offline");

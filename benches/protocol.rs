@@ -3,10 +3,10 @@
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion};
-use herd::protocol::answer;
-use herd::protocol::command::{self, Command};
-use herd::protocol::frame::LineFramer;
-use herd::record::Record;
+use herd_core::protocol::answer;
+use herd_core::protocol::command::{self, Command};
+use herd_core::protocol::frame::LineFramer;
+use herd_core::record::Record;
 use serde_json::json;
 use std::hint::black_box;
 
@@ -19,7 +19,7 @@ fn parse(c: &mut Criterion) {
         b.iter(|| {
             buf.extend_from_slice(IAMAT);
             let frame = framer.next_frame(&mut buf, false).unwrap();
-            if let herd::protocol::frame::Frame::Line(line) = frame {
+            if let herd_core::protocol::frame::Frame::Line(line) = frame {
                 black_box(command::parse(&line).is_ok());
             }
         })

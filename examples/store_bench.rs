@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use herd::store::{record_size, Fsync, Store};
+use herd_store::{record_size, Fsync, Store};
 
 /// A ~40-byte client ID.
 fn key(i: u64) -> Bytes {
@@ -125,7 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     count.fetch_add(1, Ordering::Relaxed);
                     i += 50;
                 }
-                Ok::<_, herd::store::StoreError>(())
+                Ok::<_, herd_store::StoreError>(())
             }));
         }
         for t in tasks {

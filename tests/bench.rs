@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use herd::bench::{execute, BenchArgs, Outcome};
+use herd_bench::{execute, BenchArgs, Outcome};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -103,7 +103,7 @@ fn bench_args(args: &[&str]) -> BenchArgs {
 }
 
 /// Runs a load scenario against `targets` and returns its report.
-async fn load(targets: &[SocketAddr], args: &[&str]) -> herd::bench::report::LoadReport {
+async fn load(targets: &[SocketAddr], args: &[&str]) -> herd_bench::report::LoadReport {
     let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     for t in targets {
         all.extend(["--target".to_owned(), t.to_string()]);
@@ -280,7 +280,7 @@ async fn json_and_plot_are_written() {
         "--plot",
         svg.to_str().unwrap(),
     ]);
-    herd::bench::run(args).await.unwrap();
+    herd_bench::run(args).await.unwrap();
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg") && text.contains("<polyline"));
 }

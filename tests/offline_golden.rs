@@ -2,8 +2,8 @@
 //! returns. Review changes with `cargo insta review` (or rerun with `INSTA_UPDATE=always`).
 
 use futures::executor::block_on;
-use herd::places::offline::OfflineProvider;
-use herd::places::{NearbyQuery, PlacesProvider};
+use herd_places::offline::OfflineProvider;
+use herd_places::{NearbyQuery, PlacesProvider};
 
 fn answer(lat: f64, lng: f64, radius_km: f64, bound: usize) -> String {
     let provider = OfflineProvider::builtin().expect("built-in data loads");

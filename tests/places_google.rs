@@ -6,11 +6,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd::places::google::{google_provider, nearby_search_from_places, FIELD_MASK};
-use herd::places::google_legacy::google_legacy_provider;
-use herd::places::google_settings::{GoogleSettings, PlacesError};
-use herd::places::upstream::GoogleProvider;
-use herd::places::{NearbyQuery, PlacesProvider};
+use herd_places::google::{google_provider, nearby_search_from_places, FIELD_MASK};
+use herd_places::google_legacy::google_legacy_provider;
+use herd_places::google_settings::{GoogleSettings, PlacesError};
+use herd_places::upstream::GoogleProvider;
+use herd_places::{NearbyQuery, PlacesProvider};
 use serde_json::{json, Value};
 use support::fake_google::{
     refused_base_url, FakeGoogle, Mode, CANNED, LEGACY_PATH, NEW_PATH, UCLA,

@@ -1,6 +1,6 @@
 //! A deterministic simulation of flooding and catch-up (ALGORITHM.md, invariants I2 and I3).
 //!
-//! The protocol core, `herd::flood::Flood`, does no I/O, so a whole herd runs here in memory
+//! The protocol core, `herd_core::flood::Flood`, does no I/O, so a whole herd runs here in memory
 //! with the semantics of the async layer: one FIFO queue per direction of every link, whose
 //! messages are lost when the link drops; a "disk" per server holding what it persisted, as the
 //! store replays it (the newest record per client); and a seeded RNG choosing every step: a
@@ -17,9 +17,9 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use herd::flood::{Action, Event, Flood, PeerId, Watermarks};
-use herd::record::Record;
-use herd::table::LocationTable;
+use herd_core::flood::{Action, Event, Flood, PeerId, Watermarks};
+use herd_core::record::Record;
+use herd_core::table::LocationTable;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use herd::config::Config;
-use herd::server::{self, Running};
+use herd_server::config::Config;
+use herd_server::server::{self, Running};
 
 /// The 2023 topology of PROTOCOL.md.
 pub const TOPOLOGY_2023: &[(&str, &[&str])] = &[
@@ -62,7 +62,7 @@ impl TestHerd {
             "test.toml",
         )
         .unwrap();
-        let places = herd::places::from_config(&config.places).unwrap();
+        let places = herd_places::from_config(&config.places).unwrap();
         let mut servers = Vec::new();
         for ((name, _), listener) in topology.iter().zip(listeners) {
             servers.push(
@@ -116,13 +116,13 @@ impl TestHerd {
 
 /// Sends lines to `addr`, half-closes, returns the whole answer as text.
 pub async fn ask(addr: SocketAddr, lines: &[&str]) -> String {
-    let bytes = herd::client::exchange(addr, lines, DEADLINE).await.unwrap();
+    let bytes = herd_server::client::exchange(addr, lines, DEADLINE).await.unwrap();
     String::from_utf8(bytes).unwrap()
 }
 
 /// Sends raw bytes to `addr`, half-closes, returns the raw answer.
 pub async fn ask_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
-    herd::client::exchange_raw(addr, bytes, DEADLINE)
+    herd_server::client::exchange_raw(addr, bytes, DEADLINE)
         .await
         .unwrap()
 }

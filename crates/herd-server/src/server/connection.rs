@@ -10,14 +10,14 @@ use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::flood::Event;
+use herd_core::flood::Event;
 use crate::node::{HeldForwards, Node};
 use crate::peer::handshake;
-use crate::places::NearbyQuery;
-use crate::protocol::answer;
-use crate::protocol::command::{self, Command};
-use crate::protocol::frame::{Frame, LineFramer};
-use crate::record::Record;
+use herd_places::NearbyQuery;
+use herd_core::protocol::answer;
+use herd_core::protocol::command::{self, Command};
+use herd_core::protocol::frame::{Frame, LineFramer};
+use herd_core::record::Record;
 
 /// How many bytes a connection reads at a time at first: enough for a client that sends a
 /// line now and then, so thousands of held connections stay small.
@@ -261,7 +261,7 @@ impl Answering<'_> {
             return Ok(None);
         }
         self.send_ready().await?;
-        Ok(node.table().wait_for(client, IN_FLIGHT_GRACE).await)
+        Ok(node.arrivals.wait_for(node.table(), client, IN_FLIGHT_GRACE).await)
     }
 }
 

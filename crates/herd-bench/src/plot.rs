@@ -167,7 +167,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::new_histogram;
+    use crate::report::new_histogram;
 
     #[test]
     fn axis_is_round() {

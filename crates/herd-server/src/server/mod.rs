@@ -17,14 +17,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::flood::{Event, Flood};
+use herd_core::flood::{Event, Flood};
 use crate::iolog::{IoLog, IoLogWriter};
 use crate::node::{Node, SEQ_LEASE_KEY};
 use crate::peer::{link, PeerLink};
-use crate::places::PlacesProvider;
-use crate::record::{stored_is_newer, Record};
-use crate::store::{Store, StoreConfig};
-use crate::table::LocationTable;
+use herd_places::PlacesProvider;
+use herd_core::record::{stored_is_newer, Record};
+use herd_store::{Store, StoreConfig};
+use herd_core::table::LocationTable;
 use bytes::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -46,7 +46,7 @@ pub enum StartError {
     },
     /// The stored records could not be loaded.
     #[error("{0}")]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] herd_store::StoreError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -218,6 +218,7 @@ pub async fn start(
         seq_lease: AtomicU64::new(lease),
         lease_renewal: tokio::sync::Mutex::new(()),
         secret,
+        arrivals: Default::default(),
         max_line: config.herd.max_line,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
@@ -274,7 +275,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
         if let Some(store) = &node.store {
             let mut live_bytes = 0u64;
             node.table()
-                .for_each(|r| live_bytes += crate::store::record_size(r.client_bytes(), r.wire()));
+                .for_each(|r| live_bytes += herd_store::record_size(r.client_bytes(), r.wire()));
             if store.needs_compaction(live_bytes) {
                 let table = node.table().clone();
                 let lease = (

@@ -19,8 +19,8 @@ use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::protocol::command::split_fields;
-use crate::protocol::frame::{Frame, LineFramer};
+use herd_core::protocol::command::split_fields;
+use herd_core::protocol::frame::{Frame, LineFramer};
 
 /// The first word of every handshake line.
 pub const MAGIC: &[u8] = b"HERD1";

@@ -10,6 +10,7 @@ pub mod google;
 pub mod google_legacy;
 pub mod google_settings;
 pub mod offline;
+pub mod settings;
 pub mod upstream;
 pub mod upstream_counters;
 pub mod upstream_limits;
@@ -81,9 +82,9 @@ pub enum BuildError {
 /// # Errors
 /// [`BuildError`] when it cannot be built.
 pub fn from_config(
-    config: &crate::config::PlacesConfig,
+    config: &crate::settings::PlacesConfig,
 ) -> Result<Arc<dyn PlacesProvider>, BuildError> {
-    use crate::config::ProviderKind;
+    use crate::settings::ProviderKind;
     let google_settings = || -> Result<google_settings::GoogleSettings, BuildError> {
         let api_key = std::env::var(&config.api_key_env)
             .map_err(|_| BuildError::MissingKey(config.api_key_env.clone()))?;

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
-use crate::config::Config;
+use herd_server::config::Config;
 
 /// A reason the `--servers` / `--edges` text could not be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

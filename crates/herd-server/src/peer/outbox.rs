@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use crate::record::Record;
+use herd_core::record::Record;
 
 /// Records waiting for one neighbour.
 pub struct Outbox {
@@ -106,7 +106,7 @@ mod tests {
     use super::*;
 
     fn rec(client: &str, time: u64) -> Record {
-        crate::record::sample(client, time)
+        herd_core::record::sample(client, time)
     }
 
     #[test]

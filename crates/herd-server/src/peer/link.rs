@@ -30,11 +30,11 @@ use tokio::sync::mpsc;
 
 use super::handshake;
 use super::outbox::Outbox;
-use super::wire::{self, PeerLine};
-use crate::flood::{Event, PeerId};
+use herd_core::peer_wire::{self as wire, PeerLine};
+use herd_core::flood::{Event, PeerId};
 use crate::node::{HeldForwards, Node};
-use crate::protocol::frame::{Frame, LineFramer};
-use crate::record::Record;
+use herd_core::protocol::frame::{Frame, LineFramer};
+use herd_core::record::Record;
 use std::collections::VecDeque;
 
 /// How often an idle link says `PING`.

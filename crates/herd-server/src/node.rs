@@ -8,14 +8,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::flood::{Action, Event, Flood};
+use herd_core::flood::{Action, Event, Flood};
 use crate::iolog::IoLog;
-use crate::peer::wire::marks_line;
+use herd_core::peer_wire::marks_line;
 use crate::peer::PeerLink;
-use crate::places::PlacesProvider;
-use crate::record::Record;
-use crate::store::Store;
-use crate::table::LocationTable;
+use herd_places::PlacesProvider;
+use herd_core::record::Record;
+use herd_store::Store;
+use herd_core::table::LocationTable;
 
 /// One server of the herd.
 pub struct Node {
@@ -41,6 +41,8 @@ pub struct Node {
     pub secret: Option<Vec<u8>>,
     /// The longest client line accepted.
     pub max_line: usize,
+    /// Wakes WHATSATs waiting for a client whose record is on its way.
+    pub arrivals: crate::arrivals::Arrivals,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Every task of this server, to wait for at shutdown.
@@ -107,6 +109,9 @@ impl Node {
     pub async fn apply_holding(&self, event: Event, held: &mut HeldForwards) -> bool {
         let mut actions = Vec::new();
         let changed = self.flood.handle(event, &mut actions);
+        if changed {
+            self.arrivals.changed();
+        }
         for action in actions {
             match action {
                 Action::Forward { to, record } => {

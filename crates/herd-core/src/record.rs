@@ -219,8 +219,7 @@ impl Record {
     }
 }
 
-/// A record of `client` at client time `time` (also its number), from server `A`, for tests.
-#[cfg(test)]
+/// A record of `client` at client time `time` (also its number), from server `A`: for tests.
 pub fn sample(client: &str, time: u64) -> Record {
     Record::received(
         "A",

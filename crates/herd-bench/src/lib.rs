@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::Config;
+use herd_server::config::Config;
 use command::{CommandMaker, Mix};
 use dial::Dialer;
 use propagation::{PropagationPlan, PropagationReport};
@@ -52,7 +52,7 @@ pub enum BenchError {
     Topology(#[from] topology::TopologyError),
     /// The `--config` file cannot be used.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] herd_server::config::ConfigError),
     /// Seeding the client locations before a WHATSAT run failed.
     #[error("seeding {target} with {wanted} client locations failed: {got} stored ({detail})")]
     Seeding {

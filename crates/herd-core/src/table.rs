@@ -4,9 +4,7 @@
 //! update it in parallel without a global lock. Newer-wins is decided under the shard's lock,
 //! so two updates racing for one client can never let the older one win.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::mapref::entry::Entry;
@@ -19,17 +17,6 @@ use crate::record::Record;
 pub struct LocationTable {
     /// Client ID → its newest record.
     map: Arc<DashMap<Bytes, Record>>,
-    /// Wakes [`LocationTable::wait_for`] callers when a new client appears.
-    arrivals: Arc<Arrivals>,
-}
-
-/// Who waits for a new client, so inserts only pay for a wake-up when someone waits.
-#[derive(Default)]
-struct Arrivals {
-    /// How many callers wait now.
-    waiting: AtomicUsize,
-    /// Wakes them all.
-    notify: tokio::sync::Notify,
 }
 
 /// What offering a record to the table did.
@@ -60,9 +47,6 @@ impl LocationTable {
             }
             Entry::Vacant(slot) => {
                 slot.insert(record.clone());
-                if self.arrivals.waiting.load(Ordering::Acquire) > 0 {
-                    self.arrivals.notify.notify_waiters();
-                }
                 Offer::Won
             }
         }
@@ -71,32 +55,6 @@ impl LocationTable {
     /// The newest record of `client`, if any.
     pub fn get(&self, client: &[u8]) -> Option<Record> {
         self.map.get(client).map(|r| r.clone())
-    }
-
-    /// The newest record of `client`, waiting up to `grace` for it to arrive if it is unknown
-    /// now (a record may be on its way from a neighbour).
-    pub async fn wait_for(&self, client: &[u8], grace: Duration) -> Option<Record> {
-        if let Some(r) = self.get(client) {
-            return Some(r);
-        }
-        if grace.is_zero() {
-            return None;
-        }
-        self.arrivals.waiting.fetch_add(1, Ordering::AcqRel);
-        let deadline = tokio::time::Instant::now() + grace;
-        let found = loop {
-            let arrival = self.arrivals.notify.notified();
-            tokio::pin!(arrival);
-            arrival.as_mut().enable();
-            if let Some(r) = self.get(client) {
-                break Some(r);
-            }
-            if tokio::time::timeout_at(deadline, arrival).await.is_err() {
-                break self.get(client);
-            }
-        };
-        self.arrivals.waiting.fetch_sub(1, Ordering::AcqRel);
-        found
     }
 
     /// How many clients are known.
