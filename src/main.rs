@@ -241,10 +241,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .as_ref()
                 .and_then(|v| std::env::var(v).ok())
                 .filter(|s| !s.is_empty());
-            let table =
-                herd_server::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
-                    .await
-                    .with_context(|| format!("dumping {addr}"))?;
+            let table = herd_server::client::dump(
+                addr,
+                name,
+                secret.as_deref().map(str::as_bytes),
+                timeout,
+            )
+            .await
+            .with_context(|| format!("dumping {addr}"))?;
             use std::io::Write;
             std::io::stdout().write_all(&table)?;
             Ok(())

@@ -353,7 +353,8 @@ async fn send_until_stopped(
                 format!("IAMAT roamer{client:03} {LOCATION} {time}")
             })
             .collect();
-        let Ok(answer) = herd_server::client::exchange(addrs[i], &lines, Duration::from_secs(2)).await
+        let Ok(answer) =
+            herd_server::client::exchange(addrs[i], &lines, Duration::from_secs(2)).await
         else {
             tokio::time::sleep(Duration::from_millis(2)).await; // refused: it is down
             continue;

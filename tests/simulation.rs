@@ -1,6 +1,6 @@
 //! A deterministic simulation of flooding and catch-up (ALGORITHM.md, invariants I2 and I3).
 //!
-//! The protocol core, `herd_core::flood::Flood`, does no I/O, so a whole herd runs here in memory
+//! The protocol core, `herd_core::replica::Replica`, does no I/O, so a whole herd runs here in memory
 //! with the semantics of the async layer: one FIFO queue per direction of every link, whose
 //! messages are lost when the link drops; a "disk" per server holding what it persisted, as the
 //! store replays it (the newest record per client); and a seeded RNG choosing every step: a
@@ -17,9 +17,10 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use herd_core::flood::{Action, Event, Flood, PeerId, Watermarks};
+use bytes::Bytes;
 use herd_core::record::Record;
-use herd_core::table::LocationTable;
+use herd_core::replica::catch_up::missing;
+use herd_core::replica::{Action, ClientReport, Event, PeerId, Replica, Watermarks, SEQ_LEASE_KEY};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -112,7 +113,7 @@ struct Server {
     /// Its links, by peer id.
     links: Vec<usize>,
     /// Its state machine while it runs; `None` while it is down.
-    flood: Option<Flood>,
+    replica: Option<Replica>,
     /// What it persisted, as the store replays it: the newest record per client.
     disk: BTreeMap<Vec<u8>, Record>,
     /// Its stored sequence lease: the real server stores (and syncs) a lease above every
@@ -157,7 +158,7 @@ impl Sim {
             .map(|name| Server {
                 name: name.clone(),
                 links: Vec::new(),
-                flood: None,
+                replica: None,
                 disk: BTreeMap::new(),
                 lease: 0,
             })
@@ -175,12 +176,7 @@ impl Sim {
             servers[b].links.push(l);
         }
         for s in &mut servers {
-            s.flood = Some(Flood::new(
-                &s.name,
-                LocationTable::new(),
-                s.links.len(),
-                catch_up,
-            ));
+            s.replica = Some(Replica::new(&s.name, s.links.len(), catch_up));
         }
         let mut sim = Sim {
             rng,
@@ -213,7 +209,7 @@ impl Sim {
     }
 
     fn running(&self, s: usize) -> bool {
-        self.servers[s].flood.is_some()
+        self.servers[s].replica.is_some()
     }
 
     fn log(&self, what: impl FnOnce() -> String) {
@@ -225,8 +221,13 @@ impl Sim {
     /// Feeds `event` to server `s` and carries out the actions, as `Node::apply` does.
     fn apply(&mut self, s: usize, event: Event) -> Result<(), String> {
         let mut actions = Vec::new();
-        let flood = self.servers[s].flood.as_ref().expect("a running server");
-        flood.handle(event, &mut actions);
+        let replica = self.servers[s].replica.as_mut().expect("a running server");
+        replica.handle(event, &mut actions);
+        self.carry_out(s, actions)
+    }
+
+    /// Carries out server `s`'s actions, as `Node` does.
+    fn carry_out(&mut self, s: usize, actions: Vec<Action>) -> Result<(), String> {
         for action in actions {
             match action {
                 Action::Forward { to, record } => self.send(s, to, Message::Record(record))?,
@@ -246,8 +247,9 @@ impl Sim {
                 Action::SendWatermarks { to, marks } => {
                     self.send(s, to, Message::Watermarks(marks))?
                 }
-                Action::SendMissing { to, records, marks } => {
-                    for record in records {
+                Action::SendMissing { to, since, marks } => {
+                    let replica = self.servers[s].replica.as_ref().expect("a running server");
+                    for record in missing(replica.table(), &since) {
                         self.send(s, to, Message::Record(record))?;
                     }
                     self.send(s, to, Message::CaughtUp(marks))?;
@@ -317,22 +319,30 @@ impl Sim {
 
     /// Client `client` reports at server `s` with client time `time`.
     fn update(&mut self, s: usize, client: &str, time: u64) -> Result<(), String> {
-        let server = &self.servers[s];
-        let flood = server.flood.as_ref().expect("a running server");
         let now = self.clocks[s];
-        let seq = flood.next_seq(now);
-        self.servers[s].lease = self.servers[s].lease.max(seq);
-        let server = &self.servers[s];
-        let record = Record::received(
-            &server.name,
-            seq,
-            i128::from(now) * 1000,
-            client.as_bytes(),
-            b"+34.068930-118.445127",
-            time.to_string().as_bytes(),
-            (34.06893, -118.445127),
-        );
-        self.log(|| format!("{} gets {record:?}", server.name));
+        let time = time.to_string();
+        let report = ClientReport {
+            client: client.as_bytes(),
+            location: b"+34.068930-118.445127",
+            time: time.as_bytes(),
+            position: (34.06893, -118.445127),
+        };
+        let server = &mut self.servers[s];
+        let replica = server.replica.as_mut().expect("a running server");
+        let mut actions = Vec::new();
+        let record = match replica.client(&report, i128::from(now) * 1000, &mut actions) {
+            Ok(record) => record,
+            Err(need) => {
+                // The real server stores (and syncs) the lease, then numbers.
+                server.lease = server.lease.max(need.lease);
+                replica.lease_stored(need.lease);
+                replica
+                    .client(&report, i128::from(now) * 1000, &mut actions)
+                    .map_err(|e| format!("a renewed lease was not enough: {e}"))?
+            }
+        };
+        let name = server.name.clone();
+        self.log(|| format!("{name} gets {record:?}"));
         self.made.push(record.clone());
         let key = client.as_bytes().to_vec();
         if self
@@ -342,7 +352,7 @@ impl Sim {
         {
             self.newest.insert(key, record.clone());
         }
-        self.apply(s, Event::Client(record))
+        self.carry_out(s, actions)
     }
 
     /// Delivers the next message from `ends[dir]` of link `l` to the other end.
@@ -367,7 +377,7 @@ impl Sim {
 
     fn crash(&mut self, s: usize) -> Result<(), String> {
         self.log(|| format!("{} crashes", self.servers[s].name));
-        self.servers[s].flood = None;
+        self.servers[s].replica = None;
         for l in self.servers[s].links.clone() {
             self.take_down(l)?;
         }
@@ -376,17 +386,17 @@ impl Sim {
 
     fn restart(&mut self, s: usize) -> Result<(), String> {
         let server = &mut self.servers[s];
-        let flood = Flood::new(
-            &server.name,
-            LocationTable::new(),
-            server.links.len(),
-            self.catch_up,
-        );
-        for record in server.disk.values() {
-            flood.restore(record.clone());
+        let mut replica = Replica::new(&server.name, server.links.len(), self.catch_up);
+        for (key, record) in &server.disk {
+            replica
+                .restore(key, record.wire_bytes())
+                .map_err(|e| format!("a stored record does not read back: {e}"))?;
         }
-        flood.restore_counter(server.lease);
-        server.flood = Some(flood);
+        let lease = Bytes::from(server.lease.to_string());
+        replica
+            .restore(SEQ_LEASE_KEY, lease)
+            .map_err(|e| format!("the stored lease does not read back: {e}"))?;
+        server.replica = Some(replica);
         if self.clocks_step_back {
             let back = self.rng.gen_range(0..=500);
             self.clocks[s] = self.clocks[s].saturating_sub(back);
@@ -520,8 +530,8 @@ impl Sim {
 
     /// The client time server `name` holds for `client`.
     fn time_at(&self, name: &str, client: &str) -> Option<String> {
-        let flood = self.servers[self.server(name)].flood.as_ref()?;
-        let record = flood.table().get(client.as_bytes())?;
+        let replica = self.servers[self.server(name)].replica.as_ref()?;
+        let record = replica.table().get(client.as_bytes())?;
         Some(String::from_utf8_lossy(record.time()).into_owned())
     }
 
@@ -529,12 +539,14 @@ impl Sim {
     /// holds every record of `O` numbered up to `n`, or a newer record of the same client.
     fn check_watermarks(&self) -> Result<(), String> {
         for server in &self.servers {
-            let Some(flood) = &server.flood else { continue };
-            let marks = flood.watermarks();
+            let Some(replica) = &server.replica else {
+                continue;
+            };
+            let marks = replica.watermarks();
             for record in &self.made {
                 let origin = String::from_utf8_lossy(record.origin());
                 let mark = marks.get(origin.as_ref()).copied().unwrap_or(0);
-                let held = flood.table().get(record.client_bytes());
+                let held = replica.table().get(record.client_bytes());
                 if record.seq() <= mark && held.as_ref().is_none_or(|h| record.is_newer_than(h)) {
                     return Err(format!(
                         "{} claims {origin} up to {mark} but lacks {record:?} (holds {held:?})",
@@ -549,7 +561,7 @@ impl Sim {
     /// Every server holds the newest record of every client.
     fn check_converged(&self) -> Result<(), String> {
         for server in &self.servers {
-            let table = server.flood.as_ref().expect("healed").table();
+            let table = server.replica.as_ref().expect("healed").table();
             for (client, newest) in &self.newest {
                 let held = table.get(client);
                 if held.as_ref().map(Record::time) != Some(newest.time()) {

@@ -116,7 +116,9 @@ impl TestHerd {
 
 /// Sends lines to `addr`, half-closes, returns the whole answer as text.
 pub async fn ask(addr: SocketAddr, lines: &[&str]) -> String {
-    let bytes = herd_server::client::exchange(addr, lines, DEADLINE).await.unwrap();
+    let bytes = herd_server::client::exchange(addr, lines, DEADLINE)
+        .await
+        .unwrap();
     String::from_utf8(bytes).unwrap()
 }
 

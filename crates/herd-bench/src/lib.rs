@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use herd_server::config::Config;
 use command::{CommandMaker, Mix};
 use dial::Dialer;
+use herd_server::config::Config;
 use propagation::{PropagationPlan, PropagationReport};
 use report::{LoadReport, Tally};
 use scenario::{Budget, Shared};

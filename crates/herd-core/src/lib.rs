@@ -8,12 +8,12 @@
 //! - [`record`]: a client's location as the AT line its origin server made, fields sliced out.
 //! - [`table`]: the newest record per client (newer-wins), a sharded map that readers share.
 //! - [`peer_wire`]: the lines neighbouring servers trade (records, watermarks, keep-alives).
-//! - [`flood`]: the replication state machine: events in, actions out.
+//! - [`replica`]: the replication state machine: events in, actions out.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod flood;
 pub mod peer_wire;
 pub mod protocol;
 pub mod record;
+pub mod replica;
 pub mod table;

@@ -9,9 +9,9 @@
 
 use bytes::Bytes;
 
-use crate::flood::Watermarks;
 use crate::protocol::command::split_fields;
 use crate::record::Record;
+use crate::replica::Watermarks;
 
 /// One line from a neighbour.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,4 +36,3 @@ pub struct PlacesConfig {
     /// Upstream calls per second at most.
     pub rate_per_sec: u32,
 }
-

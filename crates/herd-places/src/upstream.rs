@@ -18,9 +18,9 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use herd::places::google::google_provider;
-//! use herd::places::google_settings::{GoogleSettings, PlacesError};
-//! use herd::places::PlacesProvider;
+//! use herd_places::google::google_provider;
+//! use herd_places::google_settings::{GoogleSettings, PlacesError};
+//! use herd_places::PlacesProvider;
 //!
 //! # fn main() -> Result<(), PlacesError> {
 //! let google = google_provider(&GoogleSettings::with_key("the key"))?;

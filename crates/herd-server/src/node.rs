@@ -1,28 +1,41 @@
-//! The shared state of one running server: its name, its table (inside the flooding state
-//! machine), its links, its places provider and its log. Connection tasks and link tasks hold
-//! an `Arc<Node>`; nothing in it is locked across an `.await`.
+//! The shared state of one running server: its name, its replication core (behind one lock),
+//! a read view of its table, its links, its places provider, its store and its log.
+//! Connection tasks and link tasks hold an `Arc<Node>`.
+//!
+//! Every change goes through the [`Replica`] under `replica`'s lock, and everything a change
+//! requires happens in the same synchronous step: the record is numbered and offered to the
+//! table, queued for the store in table order (through a place reserved *before* the lock),
+//! and its forwards are taken into the caller's [`HeldForwards`], which hands them to the links
+//! even when the task is dropped right after. So no `select!` or shutdown can leave a record
+//! that won in the table without it being persisted and forwarded. The lock is never held
+//! across an `.await`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use herd_core::flood::{Action, Event, Flood};
+use crate::arrivals::Arrivals;
 use crate::iolog::IoLog;
-use herd_core::peer_wire::marks_line;
 use crate::peer::PeerLink;
-use herd_places::PlacesProvider;
+use herd_core::peer_wire::marks_line;
 use herd_core::record::Record;
-use herd_store::Store;
+use herd_core::replica::{
+    catch_up, Action, ClientReport, Event, PeerId, Replica, Watermarks, SEQ_LEASE_KEY,
+};
 use herd_core::table::LocationTable;
+use herd_places::PlacesProvider;
+use herd_store::{AppendPermit, Durable, Store, StoreError};
 
 /// One server of the herd.
 pub struct Node {
     /// The server's name, as it appears in AT lines.
     pub name: String,
-    /// The flooding rules over the location table.
-    pub flood: Flood,
+    /// The replication core: the only writer of the table, the numbers and the watermarks.
+    replica: Mutex<Replica>,
+    /// A read view of the replica's table, for WHATSAT, dump and catch-up scans.
+    table: LocationTable,
     /// One link per neighbour, indexed by peer id.
     pub links: Vec<Arc<PeerLink>>,
     /// Answers WHATSAT.
@@ -31,61 +44,86 @@ pub struct Node {
     pub log: IoLog,
     /// The durable store of records, if storage is on.
     pub store: Option<Store>,
-    /// Every number this server gives is at most this; it is stored (and synced) before a
-    /// number above the previous lease is used, so numbers never repeat across a crash even
-    /// when the clock went back.
-    pub seq_lease: AtomicU64,
-    /// Serialises lease renewals.
-    pub lease_renewal: tokio::sync::Mutex<()>,
+    /// Serialises lease renewals, so a burst of IAMATs at the lease's end renews it once.
+    lease_renewal: tokio::sync::Mutex<()>,
     /// The shared secret servers prove to each other, if one is set.
     pub secret: Option<Vec<u8>>,
+    /// Wakes WHATSATs waiting for a client whose record is on its way.
+    pub arrivals: Arrivals,
     /// The longest client line accepted.
     pub max_line: usize,
-    /// Wakes WHATSATs waiting for a client whose record is on its way.
-    pub arrivals: crate::arrivals::Arrivals,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Every task of this server, to wait for at shutdown.
     pub tasks: TaskTracker,
 }
 
-/// The store key of the sequence lease: it holds a space, so no client ID can be it.
-pub const SEQ_LEASE_KEY: &[u8] = b" seq-lease";
+/// What a [`Node`] is made of; the rest starts empty.
+pub struct NodeParts {
+    /// The server's name.
+    pub name: String,
+    /// Its replication core, already restored from storage.
+    pub replica: Replica,
+    /// Its links, by peer id.
+    pub links: Vec<Arc<PeerLink>>,
+    /// Answers WHATSAT.
+    pub places: Arc<dyn PlacesProvider>,
+    /// The I/O log.
+    pub log: IoLog,
+    /// The store, if storage is on.
+    pub store: Option<Store>,
+    /// The shared secret, if set.
+    pub secret: Option<Vec<u8>>,
+    /// The longest client line accepted.
+    pub max_line: usize,
+}
 
-/// How far ahead a lease reaches: ten seconds of microsecond numbers, so a busy server
-/// renews (one synced write) about every ten seconds.
-const LEASE_AHEAD: u64 = 10_000_000;
+/// Why an IAMAT got no answer but `?`.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The record (or the lease its number needs) could not be made durable.
+    #[error("storing failed: {0}")]
+    Store(#[from] StoreError),
+}
 
 impl Node {
-    /// The number for a new record of this server (see `Flood::next_seq`), renewing the
-    /// stored lease first when the number would pass it.
-    pub async fn next_seq(&self, now_micros: u64) -> u64 {
-        let seq = self.flood.next_seq(now_micros);
-        if seq <= self.seq_lease.load(Ordering::Acquire) {
-            return seq;
+    /// A node from its parts.
+    pub fn new(parts: NodeParts) -> Node {
+        let table = parts.replica.table().clone();
+        Node {
+            name: parts.name,
+            replica: Mutex::new(parts.replica),
+            table,
+            links: parts.links,
+            places: parts.places,
+            log: parts.log,
+            store: parts.store,
+            lease_renewal: tokio::sync::Mutex::new(()),
+            secret: parts.secret,
+            arrivals: Arrivals::default(),
+            max_line: parts.max_line,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         }
-        let _one = self.lease_renewal.lock().await;
-        if seq > self.seq_lease.load(Ordering::Acquire) {
-            let lease = seq.saturating_add(LEASE_AHEAD);
-            if let Some(store) = &self.store {
-                let stored = store
-                    .append(
-                        bytes::Bytes::from_static(SEQ_LEASE_KEY),
-                        bytes::Bytes::from(lease.to_string()),
-                    )
-                    .await;
-                if let Err(e) = stored.and(store.sync().await) {
-                    tracing::error!("storing the sequence lease failed: {e}");
-                }
-            }
-            self.seq_lease.store(lease, Ordering::Release);
-        }
-        seq
     }
 
-    /// The location table.
+    /// The location table (read-only: changes go through the replica).
     pub fn table(&self) -> &LocationTable {
-        self.flood.table()
+        &self.table
+    }
+
+    /// This server's watermarks now.
+    pub fn watermarks(&self) -> Watermarks {
+        self.replica().watermarks()
+    }
+
+    /// The sequence lease in force, with its store key (for compaction).
+    pub fn lease_entry(&self) -> (Bytes, Bytes) {
+        let lease = self.replica().lease();
+        (
+            Bytes::from_static(SEQ_LEASE_KEY),
+            Bytes::from(lease.to_string()),
+        )
     }
 
     /// The link to the neighbour called `name`.
@@ -93,70 +131,202 @@ impl Node {
         self.links.iter().find(|l| l.name == name)
     }
 
-    /// Feeds `event` to the flooding state machine and carries out its actions. Records to
-    /// forward are in the sockets or outboxes when this returns, and records to persist are as
-    /// durable as the fsync policy promises. Returns whether the table changed.
-    pub async fn apply(&self, event: Event) -> bool {
-        let mut held = HeldForwards::default();
-        let changed = self.apply_holding(event, &mut held).await;
-        self.forward(&mut held);
+    /// Forwards that wait for the end of a batch of lines, for this node's links.
+    pub fn held_forwards(&self) -> HeldForwards {
+        HeldForwards {
+            links: self.links.clone(),
+            by_link: Vec::new(),
+        }
+    }
+
+    fn replica(&self) -> MutexGuard<'_, Replica> {
+        // A panic elsewhere never leaves the replica half-changed (it is changed in one
+        // synchronous call), so a poisoned lock is still usable.
+        self.replica.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place in the store's queue, taken before the replica's lock (where appending cannot
+    /// wait). `None` without a store, or once the store has closed (at shutdown).
+    async fn reserve(&self) -> Option<AppendPermit<'_>> {
+        match &self.store {
+            Some(store) => store.reserve().await.ok(),
+            None => None,
+        }
+    }
+
+    /// Numbers a client's IAMAT and offers its record: the forwards go into `held`, the
+    /// record into the store's queue. Returns the record (its AT line is the answer) and, in
+    /// `fsync = "always"`, what its durability waits on (flush `held` before waiting).
+    ///
+    /// # Errors
+    /// [`ClientError`] when the lease a number needs could not be stored.
+    pub async fn client(
+        &self,
+        report: &ClientReport<'_>,
+        now_nanos: i128,
+        held: &mut HeldForwards,
+    ) -> Result<(Record, Option<Durable>), ClientError> {
+        loop {
+            let mut permit = self.reserve().await;
+            let mut actions = Vec::new();
+            let numbered = {
+                let mut replica = self.replica();
+                let numbered = replica.client(report, now_nanos, &mut actions);
+                let durable = self.persist(&actions, &mut permit);
+                numbered.map(|record| (record, durable))
+            };
+            match numbered {
+                Ok((record, durable)) => {
+                    self.carry_out(actions, held);
+                    return Ok((record, durable));
+                }
+                Err(need) => self.renew_lease(need.lease).await?,
+            }
+        }
+    }
+
+    /// Stores (and syncs) the sequence lease `lease`, then lets the replica number under it.
+    async fn renew_lease(&self, lease: u64) -> Result<(), StoreError> {
+        let _one = self.lease_renewal.lock().await;
+        if self.replica().lease() >= lease {
+            return Ok(());
+        }
+        if let Some(store) = &self.store {
+            let key = Bytes::from_static(SEQ_LEASE_KEY);
+            store.append(key, Bytes::from(lease.to_string())).await?;
+            store.sync().await?;
+        }
+        self.replica().lease_stored(lease);
+        Ok(())
+    }
+
+    /// Feeds `event` (from a link, or housekeeping) to the replica and carries out its
+    /// actions: forwards into `held`, records into the store's queue, control lines to the
+    /// links. Cancel-safe: the only waits are for the store's place, before anything changes,
+    /// and for a catch-up scan, after. Returns whether the table changed.
+    pub async fn apply(&self, event: Event, held: &mut HeldForwards) -> bool {
+        let mut permit = match event {
+            Event::Peer { .. } => self.reserve().await,
+            _ => None,
+        };
+        let mut actions = Vec::new();
+        let changed = {
+            let mut replica = self.replica();
+            let changed = replica.handle(event, &mut actions);
+            // A neighbour's record is not waited on: its origin answered it already.
+            drop(self.persist(&actions, &mut permit));
+            changed
+        };
+        let scans = self.carry_out(actions, held);
+        for (to, since, marks) in scans {
+            self.send_missing(to, since, marks).await;
+        }
         changed
     }
 
-    /// Like [`Node::apply`], but the records to forward wait in `held` until
-    /// [`Node::forward`]: a task that handles a batch of lines sends each link one write for
-    /// the batch instead of one per line. Call `forward` before answering any of the lines.
-    pub async fn apply_holding(&self, event: Event, held: &mut HeldForwards) -> bool {
-        let mut actions = Vec::new();
-        let changed = self.flood.handle(event, &mut actions);
-        if changed {
-            self.arrivals.changed();
+    /// Queues the record of the `Persist` action among `actions` (at most one per event)
+    /// through `permit`, while the replica's lock is held, so the log's order is the table's.
+    fn persist(
+        &self,
+        actions: &[Action],
+        permit: &mut Option<AppendPermit<'_>>,
+    ) -> Option<Durable> {
+        let record = actions.iter().find_map(|a| match a {
+            Action::Persist(record) => Some(record),
+            _ => None,
+        })?;
+        let Some(permit) = permit.take() else {
+            if self.store.is_some() {
+                self.log
+                    .event("a record was not stored: the store has closed".to_string());
+            }
+            return None;
+        };
+        match permit.append(record.client(), record.wire_bytes()) {
+            Ok(durable) => Some(durable),
+            Err(e) => {
+                self.log.event(format!("storing a record failed: {e}"));
+                None
+            }
         }
+    }
+
+    /// Carries out the actions that need no lock; returns the catch-up scans to run.
+    fn carry_out(
+        &self,
+        actions: Vec<Action>,
+        held: &mut HeldForwards,
+    ) -> Vec<(PeerId, Watermarks, Watermarks)> {
+        let mut scans = Vec::new();
+        let mut changed = false;
         for action in actions {
             match action {
                 Action::Forward { to, record } => {
-                    if held.by_link.len() <= to {
-                        held.by_link.resize_with(to + 1, Vec::new);
-                    }
-                    held.by_link[to].push(record);
+                    changed = true;
+                    held.push(to, record);
                 }
-                Action::Persist(record) => {
-                    if let Some(store) = &self.store {
-                        if store.appends_wait_for_sync() {
-                            // Flood first: a neighbour need not wait for this disk.
-                            self.forward(held);
-                        }
-                        if let Err(e) = store.append(record.client(), record.wire_bytes()).await {
-                            // The writer keeps retrying; answering goes on.
-                            tracing::error!("storing a record failed: {e}");
-                        }
-                    }
-                }
+                Action::Persist(_) => changed = true,
                 Action::SendWatermarks { to, marks } => {
                     self.links[to].send_line(&marks_line("WM", &marks))
                 }
-                Action::SendMissing { to, records, marks } => {
-                    self.log.event(format!(
-                        "link {}: sending {} records it lacks",
-                        self.links[to].name,
-                        records.len()
-                    ));
-                    self.links[to].queue_catch_up(records, marks_line("CAUGHT", &marks));
-                }
+                Action::SendMissing { to, since, marks } => scans.push((to, since, marks)),
                 Action::Forgot(n) => {
                     if n > 0 {
+                        changed = true;
                         self.log
                             .event(format!("forgot {n} clients (storage.forget_after)"));
                     }
                 }
             }
         }
-        changed
+        if changed {
+            self.arrivals.changed();
+        }
+        scans
     }
 
-    /// Sends the records held in `held` to their links, one write per link when it is idle.
-    pub fn forward(&self, held: &mut HeldForwards) {
-        for (to, records) in held.by_link.iter_mut().enumerate() {
+    /// Scans the table (on a blocking thread) for what neighbour `to` lacks and queues it on
+    /// its link, followed by `CAUGHT marks`.
+    async fn send_missing(&self, to: PeerId, since: Watermarks, marks: Watermarks) {
+        let table = self.table.clone();
+        let Ok(records) =
+            tokio::task::spawn_blocking(move || catch_up::missing(&table, &since)).await
+        else {
+            return;
+        };
+        let link = &self.links[to];
+        self.log.event(format!(
+            "link {}: sending {} records it lacks",
+            link.name,
+            records.len()
+        ));
+        link.queue_catch_up(records, marks_line("CAUGHT", &marks));
+    }
+}
+
+/// Records a task has decided to forward but not yet sent, by link: a task that handles a
+/// batch of lines sends each link one write for the batch instead of one per line. Call
+/// [`HeldForwards::flush`] before answering any of the lines; dropping it flushes too, so a
+/// task cancelled mid-batch still forwards every record that won.
+pub struct HeldForwards {
+    /// The node's links, by peer id.
+    links: Vec<Arc<PeerLink>>,
+    /// The records for each link, by the link's index (buffers kept between batches).
+    by_link: Vec<Vec<Record>>,
+}
+
+impl HeldForwards {
+    /// Holds `record` for link `to`.
+    fn push(&mut self, to: PeerId, record: Record) {
+        if self.by_link.len() <= to {
+            self.by_link.resize_with(to + 1, Vec::new);
+        }
+        self.by_link[to].push(record);
+    }
+
+    /// Sends the held records to their links, one write per link when it is idle.
+    pub fn flush(&mut self) {
+        for (to, records) in self.by_link.iter_mut().enumerate() {
             if !records.is_empty() {
                 self.links[to].send_all(records);
             }
@@ -164,10 +334,8 @@ impl Node {
     }
 }
 
-/// Records a task has decided to forward but not yet sent, by link (see
-/// [`Node::apply_holding`]). Keeps its buffers between batches.
-#[derive(Default)]
-pub struct HeldForwards {
-    /// The records for each link, by the link's index.
-    by_link: Vec<Vec<Record>>,
+impl Drop for HeldForwards {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }

@@ -30,12 +30,12 @@ use tokio::sync::mpsc;
 
 use super::handshake;
 use super::outbox::Outbox;
-use herd_core::peer_wire::{self as wire, PeerLine};
-use herd_core::flood::{Event, PeerId};
 use crate::node::{HeldForwards, Node};
+use herd_core::peer_wire::{self as wire, PeerLine};
 use herd_core::protocol::frame::{Frame, LineFramer};
 use herd_core::record::Record;
-use std::collections::VecDeque;
+use herd_core::replica::catch_up::CatchUpQueue;
+use herd_core::replica::{Event, PeerId};
 
 /// How often an idle link says `PING`.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
@@ -74,7 +74,7 @@ pub struct PeerLink {
     /// The write side of the current connection, if one is up.
     wire: Mutex<Option<Wire>>,
     /// Records the neighbour lacks, sent in batches between live ones, then the `CAUGHT` line.
-    catch_up: Mutex<CatchUp>,
+    catch_up: Mutex<CatchUpQueue>,
     /// Hands accepted connections to the link's task.
     handover: mpsc::Sender<Connection>,
     /// The task's end of `handover`, taken when the task starts.
@@ -93,7 +93,7 @@ impl PeerLink {
             outbox: Outbox::new(OUTBOX_CAPACITY),
             up: AtomicBool::new(false),
             wire: Mutex::new(None),
-            catch_up: Mutex::new(CatchUp::default()),
+            catch_up: Mutex::new(CatchUpQueue::default()),
             handover,
             handed: Mutex::new(Some(handed)),
         }
@@ -181,27 +181,16 @@ impl PeerLink {
     /// Queues what the neighbour lacks, then `done` (the `CAUGHT` line), replacing any
     /// catch-up still under way.
     pub fn queue_catch_up(&self, records: Vec<Record>, done: Vec<u8>) {
-        *self.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUp {
-            records: records.into(),
-            done: Some(done),
-        };
+        *self.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUpQueue::new(records, done);
         self.outbox.wake();
     }
 
     /// Takes the next catch-up batch as bytes (records, then the `CAUGHT` line once).
     fn next_catch_up(&self, out: &mut Vec<u8>) -> bool {
-        let mut c = self.catch_up.lock().unwrap_or_else(|e| e.into_inner());
-        let n = c.records.len().min(BATCH);
-        for record in c.records.drain(..n) {
-            out.extend_from_slice(record.wire());
-            out.push(b'\n');
-        }
-        if c.records.is_empty() {
-            if let Some(done) = c.done.take() {
-                out.extend_from_slice(&done);
-            }
-        }
-        !out.is_empty()
+        self.catch_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_batch(BATCH, out)
     }
 
     /// Gives the link a connection its listener accepted and authenticated.
@@ -216,15 +205,6 @@ struct Wire {
     half: Arc<OwnedWriteHalf>,
     /// Bytes that must go out before anything else (a batch or line only partly written).
     pending: Vec<u8>,
-}
-
-/// A catch-up under way.
-#[derive(Default)]
-struct CatchUp {
-    /// Records still to send.
-    records: VecDeque<Record>,
-    /// The `CAUGHT` line to send after them.
-    done: Option<Vec<u8>>,
 }
 
 /// Jittered exponential backoff.
@@ -306,8 +286,9 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
                 }
             }
             link.up.store(false, Ordering::Relaxed);
-            *link.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUp::default();
-            node.apply(Event::LinkDown(id)).await;
+            *link.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUpQueue::default();
+            node.apply(Event::LinkDown(id), &mut node.held_forwards())
+                .await;
         }
     }
 }
@@ -338,7 +319,8 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
         pending: Vec::new(),
     });
     // The wire is set first, so the watermarks this sends go out on this connection.
-    node.apply(Event::LinkUp(link.id)).await;
+    node.apply(Event::LinkUp(link.id), &mut node.held_forwards())
+        .await;
     let writer = async {
         let mut ping = tokio::time::interval(PING_EVERY);
         loop {
@@ -364,7 +346,7 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
     };
     let reader = async {
         let mut framer = LineFramer::new(PEER_MAX_LINE);
-        let mut held = HeldForwards::default();
+        let mut held = node.held_forwards();
         loop {
             while let Some(frame) = framer.next_frame(&mut buf, false) {
                 match frame {
@@ -375,7 +357,7 @@ async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: Bytes
                 }
             }
             // What this read brought goes on in one write per link.
-            node.forward(&mut held);
+            held.flush();
             // Without room, `read_buf` would read 64 bytes at a time: under a flood, two
             // reads per record.
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
@@ -445,7 +427,7 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwa
             return;
         }
     };
-    node.apply_holding(event, held).await;
+    node.apply(event, held).await;
 }
 
 #[cfg(test)]

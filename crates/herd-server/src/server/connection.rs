@@ -10,14 +10,14 @@ use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use herd_core::flood::Event;
 use crate::node::{HeldForwards, Node};
 use crate::peer::handshake;
-use herd_places::NearbyQuery;
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
 use herd_core::protocol::frame::{Frame, LineFramer};
 use herd_core::record::Record;
+use herd_core::replica::ClientReport;
+use herd_places::NearbyQuery;
 
 /// How many bytes a connection reads at a time at first: enough for a client that sends a
 /// line now and then, so thousands of held connections stay small.
@@ -31,7 +31,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream) {
     let mut buf = BytesMut::with_capacity(FIRST_CHUNK);
     let mut chunk = FIRST_CHUNK;
     let mut out = Vec::new();
-    let mut held = HeldForwards::default();
+    let mut held = node.held_forwards();
     let mut framer = LineFramer::new(node.max_line);
     let mut first = true;
     let mut eof = false;
@@ -55,7 +55,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream) {
             }
         }
         // Flooded before answered.
-        node.forward(&mut held);
+        held.flush();
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
                 return;
@@ -172,7 +172,7 @@ impl Answering<'_> {
     /// Floods what is held, then writes the answers in `out`: for when an answer must go out
     /// before the batch ends.
     async fn send_ready(&mut self) -> std::io::Result<()> {
-        self.node.forward(self.held);
+        self.held.flush();
         if !self.out.is_empty() {
             self.stream.write_all(self.out).await?;
             self.out.clear();
@@ -203,16 +203,35 @@ impl Answering<'_> {
                 lat,
                 lng,
             }) => {
-                let now = now_nanos();
-                let seq = node.next_seq((now / 1000).max(0) as u64).await;
-                let record =
-                    Record::received(&node.name, seq, now, client, location, time, (lat, lng));
-                self.out.extend_from_slice(record.line());
-                self.out.push(b'\n');
-                let line = record.line_bytes();
-                // Flooded (and, with fsync = "always", synced) before the answer goes out.
-                node.apply_holding(Event::Client(record), self.held).await;
-                node.log.output(line);
+                let report = ClientReport {
+                    client,
+                    location,
+                    time,
+                    position: (lat, lng),
+                };
+                match node.client(&report, now_nanos(), self.held).await {
+                    Ok((record, durable)) => {
+                        if let Some(durable) = durable {
+                            // Flooded first: a neighbour need not wait for this disk.
+                            self.held.flush();
+                            if let Err(e) = durable.wait().await {
+                                // Not durable, so not acknowledged.
+                                node.log.event(format!("storing a record failed: {e}"));
+                                answer::invalid(&line, self.out);
+                                node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+                                return Ok(());
+                            }
+                        }
+                        self.out.extend_from_slice(record.line());
+                        self.out.push(b'\n');
+                        node.log.output(record.line_bytes());
+                    }
+                    Err(e) => {
+                        node.log.event(format!("IAMAT refused: {e}"));
+                        answer::invalid(&line, self.out);
+                        node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+                    }
+                }
                 return Ok(());
             }
             Ok(Command::WhatsAt {
@@ -261,7 +280,10 @@ impl Answering<'_> {
             return Ok(None);
         }
         self.send_ready().await?;
-        Ok(node.arrivals.wait_for(node.table(), client, IN_FLIGHT_GRACE).await)
+        Ok(node
+            .arrivals
+            .wait_for(node.table(), client, IN_FLIGHT_GRACE)
+            .await)
     }
 }
 

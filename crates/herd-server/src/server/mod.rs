@@ -13,20 +13,15 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use herd_core::flood::{Event, Flood};
 use crate::iolog::{IoLog, IoLogWriter};
-use crate::node::{Node, SEQ_LEASE_KEY};
+use crate::node::{Node, NodeParts};
 use crate::peer::{link, PeerLink};
+use herd_core::record::stored_is_newer;
+use herd_core::replica::{Event, Replica};
 use herd_places::PlacesProvider;
-use herd_core::record::{stored_is_newer, Record};
 use herd_store::{Store, StoreConfig};
-use herd_core::table::LocationTable;
-use bytes::Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The listen backlog: enough for bursts of thousands of connects.
 const BACKLOG: u32 = 4096;
@@ -113,10 +108,12 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// Starts server `name` of `config`, on `listener` if given (else it binds its configured
-/// address), answering WHATSAT through `places`.
+/// address), answering WHATSAT through `places`: recovers what it stored, binds, resolves the
+/// secret, then spawns its links, accept loop and housekeeping.
 ///
 /// # Errors
-/// [`StartError`] when the name is unknown or the address cannot be bound.
+/// [`StartError`] when the name is unknown, the store cannot be read or the address cannot
+/// be bound.
 pub async fn start(
     config: &Config,
     name: &str,
@@ -131,35 +128,7 @@ pub async fn start(
             known: config.names().join(", "),
         })?;
     // Load what was stored before listening, so no client ever sees a half-loaded table.
-    let table = LocationTable::new();
-    let flood = Flood::new(
-        name,
-        table.clone(),
-        me.neighbours.len(),
-        config.herd.catch_up,
-    );
-    let store_config = StoreConfig {
-        fsync: config.storage.fsync,
-        supersedes: stored_is_newer,
-        ..StoreConfig::default()
-    };
-    let (store, recovered) = Store::open_with(&config.storage.dir.join(name), store_config).await?;
-    let mut unreadable = 0usize;
-    let mut lease = 0;
-    for (key, payload) in recovered.entries {
-        if key == SEQ_LEASE_KEY {
-            lease = std::str::from_utf8(&payload)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            flood.restore_counter(lease);
-            continue;
-        }
-        match Record::decode(payload) {
-            Ok(record) => flood.restore(record),
-            Err(_) => unreadable += 1,
-        }
-    }
+    let (replica, store, recovery) = recover(config, name, me.neighbours.len()).await?;
     let listener = match listener.map_or_else(|| bind(me.listen), Ok) {
         Ok(l) => l,
         Err(e) => {
@@ -173,16 +142,78 @@ pub async fn start(
     })?;
     let log_path = config.storage.dir.join(name).join("herd.log");
     let (log, log_writer) = IoLog::open(&log_path);
+    log.event(recovery);
+    let secret = resolve_secret(config, &log);
+    let links: Vec<Arc<PeerLink>> = me
+        .neighbours
+        .iter()
+        .enumerate()
+        .filter_map(|(id, n)| {
+            config
+                .server(n)
+                .map(|s| Arc::new(PeerLink::new(id, name, n, s.listen)))
+        })
+        .collect();
+    let node = Arc::new(Node::new(NodeParts {
+        name: name.to_string(),
+        replica,
+        links,
+        places,
+        log,
+        store: Some(store),
+        secret,
+        max_line: config.herd.max_line,
+    }));
+    node.log.event(format!(
+        "{name} listening on {addr}, neighbours: {}",
+        me.neighbours.join(", ")
+    ));
+    // What was stored may have aged past forget_after while the server was down.
+    forget(&node, config.storage.forget_after).await;
+    spawn_tasks(&node, config, listener);
+    Ok(Running {
+        node,
+        addr,
+        log_path,
+        log_writer,
+    })
+}
+
+/// Opens server `name`'s store and replays it into a new replica. Returns the replica, the
+/// store and a line for the log saying what was recovered.
+async fn recover(
+    config: &Config,
+    name: &str,
+    neighbours: usize,
+) -> Result<(Replica, Store, String), StartError> {
+    let mut replica = Replica::new(name, neighbours, config.herd.catch_up);
+    let store_config = StoreConfig {
+        fsync: config.storage.fsync,
+        supersedes: stored_is_newer,
+        ..StoreConfig::default()
+    };
+    let (store, recovered) = Store::open_with(&config.storage.dir.join(name), store_config).await?;
+    let mut unreadable = 0usize;
+    for (key, payload) in recovered.entries {
+        if replica.restore(&key, payload).is_err() {
+            unreadable += 1;
+        }
+    }
     let stats = &recovered.stats;
-    log.event(format!(
+    let line = format!(
         "recovered {} clients from {} stored records in {} ms ({} torn bytes cut, {unreadable} unreadable)",
-        table.len(),
+        replica.table().len(),
         stats.records_read,
         stats.elapsed.as_millis(),
         stats.torn_bytes_cut
-    ));
+    );
+    Ok((replica, store, line))
+}
 
-    let secret = match &config.herd.secret_env {
+/// The shared secret from the variable `[herd] secret_env` names, if it is set; a warning in
+/// `log` otherwise.
+fn resolve_secret(config: &Config, log: &IoLog) -> Option<Vec<u8>> {
+    match &config.herd.secret_env {
         Some(var) => match std::env::var(var) {
             Ok(s) if !s.is_empty() => Some(s.into_bytes()),
             _ => {
@@ -197,38 +228,11 @@ pub async fn start(
             );
             None
         }
-    };
-    let links: Vec<Arc<PeerLink>> = me
-        .neighbours
-        .iter()
-        .enumerate()
-        .filter_map(|(id, n)| {
-            config
-                .server(n)
-                .map(|s| Arc::new(PeerLink::new(id, name, n, s.listen)))
-        })
-        .collect();
-    let node = Arc::new(Node {
-        name: name.to_string(),
-        flood,
-        links,
-        places,
-        log,
-        store: Some(store),
-        seq_lease: AtomicU64::new(lease),
-        lease_renewal: tokio::sync::Mutex::new(()),
-        secret,
-        arrivals: Default::default(),
-        max_line: config.herd.max_line,
-        shutdown: CancellationToken::new(),
-        tasks: TaskTracker::new(),
-    });
-    node.log.event(format!(
-        "{name} listening on {addr}, neighbours: {}",
-        me.neighbours.join(", ")
-    ));
-    // What was stored may have aged past forget_after while the server was down.
-    forget(&node, config.storage.forget_after).await;
+    }
+}
+
+/// Spawns the node's link tasks, its accept loop on `listener` and its housekeeping.
+fn spawn_tasks(node: &Arc<Node>, config: &Config, listener: TcpListener) {
     for id in 0..node.links.len() {
         node.tasks.spawn(link::run(node.clone(), id));
     }
@@ -239,12 +243,6 @@ pub async fn start(
     ));
     node.tasks
         .spawn(housekeeping(node.clone(), config.storage.forget_after));
-    Ok(Running {
-        node,
-        addr,
-        log_path,
-        log_writer,
-    })
 }
 
 /// Forgets the clients whose newest client time is older than `forget_after`, if set.
@@ -254,7 +252,8 @@ async fn forget(node: &Node, forget_after: Option<Duration>) {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let before_secs = now.saturating_sub(after).as_secs() as i64;
-        node.apply(Event::Forget { before_secs }).await;
+        node.apply(Event::Forget { before_secs }, &mut node.held_forwards())
+            .await;
     }
 }
 
@@ -278,10 +277,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
                 .for_each(|r| live_bytes += herd_store::record_size(r.client_bytes(), r.wire()));
             if store.needs_compaction(live_bytes) {
                 let table = node.table().clone();
-                let lease = (
-                    Bytes::from_static(SEQ_LEASE_KEY),
-                    Bytes::from(node.seq_lease.load(Ordering::Acquire).to_string()),
-                );
+                let lease = node.lease_entry();
                 let snapshot = move || {
                     let records = table.snapshot().into_iter();
                     records
