@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::arrivals::Arrivals;
 use crate::iolog::IoLog;
+use crate::peer::transport::Transport;
 use crate::peer::PeerLink;
 use herd_core::peer_wire::marks_line;
 use herd_core::record::Record;
@@ -38,6 +39,8 @@ pub struct Node {
     table: LocationTable,
     /// One link per neighbour, indexed by peer id.
     pub links: Vec<Arc<PeerLink>>,
+    /// How links dial their neighbours.
+    pub transport: Arc<dyn Transport>,
     /// Answers WHATSAT.
     pub places: Arc<dyn PlacesProvider>,
     /// The I/O log.
@@ -66,6 +69,8 @@ pub struct NodeParts {
     pub replica: Replica,
     /// Its links, by peer id.
     pub links: Vec<Arc<PeerLink>>,
+    /// How links dial their neighbours.
+    pub transport: Arc<dyn Transport>,
     /// Answers WHATSAT.
     pub places: Arc<dyn PlacesProvider>,
     /// The I/O log.
@@ -95,6 +100,7 @@ impl Node {
             replica: Mutex::new(parts.replica),
             table,
             links: parts.links,
+            transport: parts.transport,
             places: parts.places,
             log: parts.log,
             store: parts.store,

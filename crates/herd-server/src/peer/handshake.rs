@@ -16,8 +16,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use herd_core::protocol::command::split_fields;
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -130,7 +129,10 @@ pub fn check_proof(
 }
 
 /// Reads one line for the handshake, with the step timeout.
-async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Vec<u8>, HandshakeError> {
+async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<Vec<u8>, HandshakeError> {
     let mut framer = LineFramer::new(1024);
     let step = async {
         loop {
@@ -156,8 +158,8 @@ async fn read_line(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<Vec<u8>
 ///
 /// # Errors
 /// [`HandshakeError`] when the other side is not the expected server or its proof is wrong.
-pub async fn dial(
-    stream: &mut TcpStream,
+pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     me: &str,
     them: &str,
     secret: Option<&[u8]>,
@@ -202,8 +204,8 @@ pub async fn dial(
 ///
 /// # Errors
 /// [`HandshakeError`] when the dialer's proof is wrong or it stops answering.
-pub async fn accept(
-    stream: &mut TcpStream,
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
     hello: &Hello,
     me: &str,

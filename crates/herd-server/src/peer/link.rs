@@ -24,12 +24,11 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
 use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::handshake;
 use super::outbox::Outbox;
+use super::transport::{Stream, WriteHalf};
 use crate::node::{HeldForwards, Node};
 use herd_core::peer_wire::{self as wire, PeerLine};
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -55,7 +54,7 @@ const BATCH: usize = 4096;
 const READ_CHUNK: usize = 64 * 1024;
 
 /// An authenticated connection and the bytes already read from it.
-pub type Connection = (TcpStream, BytesMut);
+pub type Connection = (Box<dyn Stream>, BytesMut);
 
 /// The link to one neighbour.
 pub struct PeerLink {
@@ -201,8 +200,8 @@ impl PeerLink {
 
 /// The write side of a live connection.
 struct Wire {
-    /// The socket's write half, shared with the writer task (which awaits writability).
-    half: Arc<OwnedWriteHalf>,
+    /// The connection's write half, shared with the writer task (which awaits writability).
+    half: Arc<dyn WriteHalf>,
     /// Bytes that must go out before anything else (a batch or line only partly written).
     pending: Vec<u8>,
 }
@@ -265,10 +264,7 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
         while let Some((stream, buf)) = next.take() {
             backoff = Backoff::new();
             failures = 0;
-            let peer = stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
+            let peer = stream.peer();
             link.up.store(true, Ordering::Relaxed);
             node.log
                 .event(format!("link {}: connected ({peer})", link.name));
@@ -295,11 +291,11 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
 
 /// Connects to the neighbour and runs the dialer's handshake.
 async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
-    let mut stream = tokio::time::timeout(handshake::STEP_TIMEOUT, TcpStream::connect(link.addr))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
+    let mut stream =
+        tokio::time::timeout(handshake::STEP_TIMEOUT, node.transport.connect(link.addr))
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| e.to_string())?;
     match handshake::dial(&mut stream, &node.name, &link.name, node.secret.as_deref()).await {
         Ok(buf) => Ok((stream, buf)),
         Err(e) => {
@@ -311,9 +307,13 @@ async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
 }
 
 /// Moves records both ways until the connection fails; says why it ended.
-async fn session(node: &Node, link: &PeerLink, stream: TcpStream, mut buf: BytesMut) -> String {
-    let (mut rd, wr) = stream.into_split();
-    let half = Arc::new(wr);
+async fn session(
+    node: &Node,
+    link: &PeerLink,
+    stream: Box<dyn Stream>,
+    mut buf: BytesMut,
+) -> String {
+    let (mut rd, half) = stream.into_halves();
     *link.wire.lock().unwrap_or_else(|e| e.into_inner()) = Some(Wire {
         half: half.clone(),
         pending: Vec::new(),

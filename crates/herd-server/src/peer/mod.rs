@@ -2,8 +2,10 @@
 //! bounds what waits for a slow neighbour, and the link task that
 //! keeps a connection up.
 
+pub mod accept;
 pub mod handshake;
 pub mod link;
 pub mod outbox;
+pub mod transport;
 
 pub use link::PeerLink;

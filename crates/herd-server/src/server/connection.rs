@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::node::{HeldForwards, Node};
-use crate::peer::handshake;
+use crate::peer::accept;
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -39,8 +39,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream) {
         while let Some(frame) = framer.next_frame(&mut buf, eof) {
             if std::mem::take(&mut first) {
                 if let Frame::Line(line) = &frame {
-                    if let Some(hello) = neighbour_hello(&node, line) {
-                        return open_link(node, stream, buf, hello).await;
+                    if let Some(hello) = accept::neighbour_hello(&node, line) {
+                        return accept::open_link(node, Box::new(stream), buf, hello).await;
                     }
                 }
             }
@@ -82,77 +82,6 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream) {
         }
     }
     let _ = stream.shutdown().await;
-}
-
-/// The HELLO of a configured neighbour addressed to this server, if `line` is one.
-fn neighbour_hello(node: &Node, line: &[u8]) -> Option<handshake::Hello> {
-    if !handshake::is_hello(line) {
-        return None;
-    }
-    let hello = handshake::parse_hello(line)?;
-    if hello.dialer == handshake::DUMP && (hello.acceptor == node.name || hello.acceptor == "*") {
-        return Some(hello);
-    }
-    if hello.acceptor != node.name || node.link_named(&hello.dialer).is_none() {
-        node.log.event(format!(
-            "handshake refused: {:?} is not a neighbour of {}",
-            hello.dialer, node.name
-        ));
-        return None;
-    }
-    Some(hello)
-}
-
-/// Runs the acceptor's handshake and hands the connection to the neighbour's link.
-async fn open_link(
-    node: Arc<Node>,
-    mut stream: TcpStream,
-    mut buf: BytesMut,
-    hello: handshake::Hello,
-) {
-    match handshake::accept(
-        &mut stream,
-        &mut buf,
-        &hello,
-        &node.name,
-        node.secret.as_deref(),
-    )
-    .await
-    {
-        Ok(()) if hello.dialer == handshake::DUMP => {
-            node.log.event("dump: sending the table");
-            let _ = stream.write_all(&dump(&node)).await;
-            let _ = stream.shutdown().await;
-        }
-        Ok(()) => {
-            if let Some(link) = node.link_named(&hello.dialer) {
-                link.hand_over((stream, buf)).await;
-            }
-        }
-        Err(e) => node
-            .log
-            .event(format!("link {}: handshake refused: {e}", hello.dialer)),
-    }
-}
-
-/// The table as `client origin time location` lines, sorted by client, for `herd dump`.
-pub fn dump(node: &Node) -> Vec<u8> {
-    let mut records = node.table().snapshot();
-    records.sort_by(|a, b| a.client_bytes().cmp(b.client_bytes()));
-    let mut out = Vec::with_capacity(records.len() * 64);
-    for r in records {
-        for (i, field) in [r.client_bytes(), r.origin(), r.time(), r.location()]
-            .into_iter()
-            .enumerate()
-        {
-            if i > 0 {
-                out.push(b' ');
-            }
-            out.extend_from_slice(field);
-        }
-        out.push(b'\n');
-    }
-    out
 }
 
 /// What answering a frame needs: the answers not yet written, the records not yet

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::iolog::{IoLog, IoLogWriter};
 use crate::node::{Node, NodeParts};
+use crate::peer::transport::{Tcp, Transport};
 use crate::peer::{link, PeerLink};
 use herd_core::record::stored_is_newer;
 use herd_core::replica::{Event, Replica};
@@ -120,6 +121,20 @@ pub async fn start(
     listener: Option<TcpListener>,
     places: Arc<dyn PlacesProvider>,
 ) -> Result<Running, StartError> {
+    start_on(config, name, listener, places, Arc::new(Tcp)).await
+}
+
+/// [`start`], with links that dial through `transport` (the simulation's in-memory network).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_on(
+    config: &Config,
+    name: &str,
+    listener: Option<TcpListener>,
+    places: Arc<dyn PlacesProvider>,
+    transport: Arc<dyn Transport>,
+) -> Result<Running, StartError> {
     let me = config
         .server(name)
         .ok_or_else(|| StartError::UnknownServer {
@@ -158,6 +173,7 @@ pub async fn start(
         name: name.to_string(),
         replica,
         links,
+        transport,
         places,
         log,
         store: Some(store),

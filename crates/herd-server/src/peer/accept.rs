@@ -1,0 +1,112 @@
+//! The accepting side of a link: a connection whose first line is a neighbour's HELLO is
+//! authenticated and handed to that neighbour's link (or, for `herd dump`, answered with the
+//! table). The client listener finds such lines today; the simulation hands its in-memory
+//! connections here directly.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::handshake;
+use super::transport::Stream;
+use crate::node::Node;
+use herd_core::protocol::frame::{Frame, LineFramer};
+
+/// Reads the first line of `stream` and, if it is a neighbour's HELLO, runs the acceptor's
+/// side; anything else closes the connection.
+pub async fn accept_stream(node: Arc<Node>, mut stream: Box<dyn Stream>) {
+    let mut buf = BytesMut::with_capacity(1024);
+    let mut framer = LineFramer::new(1024);
+    let first = async {
+        loop {
+            if let Some(frame) = framer.next_frame(&mut buf, false) {
+                return match frame {
+                    Frame::Line(line) => Some(line),
+                    Frame::Overlong(_) => None,
+                };
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    };
+    let Ok(Some(line)) = tokio::time::timeout(handshake::STEP_TIMEOUT, first).await else {
+        return;
+    };
+    if let Some(hello) = neighbour_hello(&node, &line) {
+        open_link(node, stream, buf, hello).await;
+    }
+}
+
+/// The HELLO of a configured neighbour addressed to this server, if `line` is one.
+pub fn neighbour_hello(node: &Node, line: &[u8]) -> Option<handshake::Hello> {
+    if !handshake::is_hello(line) {
+        return None;
+    }
+    let hello = handshake::parse_hello(line)?;
+    if hello.dialer == handshake::DUMP && (hello.acceptor == node.name || hello.acceptor == "*") {
+        return Some(hello);
+    }
+    if hello.acceptor != node.name || node.link_named(&hello.dialer).is_none() {
+        node.log.event(format!(
+            "handshake refused: {:?} is not a neighbour of {}",
+            hello.dialer, node.name
+        ));
+        return None;
+    }
+    Some(hello)
+}
+
+/// Runs the acceptor's handshake and hands the connection to the neighbour's link.
+pub async fn open_link(
+    node: Arc<Node>,
+    mut stream: Box<dyn Stream>,
+    mut buf: BytesMut,
+    hello: handshake::Hello,
+) {
+    match handshake::accept(
+        &mut stream,
+        &mut buf,
+        &hello,
+        &node.name,
+        node.secret.as_deref(),
+    )
+    .await
+    {
+        Ok(()) if hello.dialer == handshake::DUMP => {
+            node.log.event("dump: sending the table");
+            let _ = stream.write_all(&dump(&node)).await;
+            let _ = stream.shutdown().await;
+        }
+        Ok(()) => {
+            if let Some(link) = node.link_named(&hello.dialer) {
+                link.hand_over((stream, buf)).await;
+            }
+        }
+        Err(e) => node
+            .log
+            .event(format!("link {}: handshake refused: {e}", hello.dialer)),
+    }
+}
+
+/// The table as `client origin time location` lines, sorted by client, for `herd dump`.
+pub fn dump(node: &Node) -> Vec<u8> {
+    let mut records = node.table().snapshot();
+    records.sort_by(|a, b| a.client_bytes().cmp(b.client_bytes()));
+    let mut out = Vec::with_capacity(records.len() * 64);
+    for r in records {
+        for (i, field) in [r.client_bytes(), r.origin(), r.time(), r.location()]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.extend_from_slice(field);
+        }
+        out.push(b'\n');
+    }
+    out
+}
