@@ -52,7 +52,7 @@ use serde_json::{json, Map, Value};
 
 use super::google_settings::{GoogleSettings, PlacesError};
 use super::upstream::{radius_json, send, GoogleApi, GoogleProvider, UpstreamCall};
-use super::{failure, NearbyQuery};
+use crate::provider::{failure, NearbyQuery};
 
 /// Google's host for Places API (New).
 pub const DEFAULT_BASE_URL: &str = "https://places.googleapis.com";

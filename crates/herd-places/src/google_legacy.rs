@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use super::google_settings::{GoogleSettings, PlacesError};
 use super::upstream::{radius_metres, send, GoogleApi, GoogleProvider, UpstreamCall};
-use super::{failure, NearbyQuery};
+use crate::provider::{failure, NearbyQuery};
 
 /// Google's host for the legacy Places web service.
 pub const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";

@@ -45,7 +45,8 @@ use tokio::time::Instant;
 use super::google_settings::{GoogleSettings, PlacesError};
 use super::upstream_counters::{PlacesCounters, UpstreamCounters};
 use super::upstream_limits::UpstreamLimits;
-use super::{failure, google, google_legacy, NearbyQuery, PlacesFuture, PlacesProvider};
+use super::{google, google_legacy};
+use crate::provider::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
 
 /// Largest answer body read from Google; Nearby Search answers are a few tens of KiB.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
