@@ -6,10 +6,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd_places::google::{google_provider, nearby_search_from_places, FIELD_MASK};
-use herd_places::google_legacy::google_legacy_provider;
+use herd_places::google::{nearby_search_from_places, PlacesNew, FIELD_MASK};
+use herd_places::google_legacy::PlacesLegacy;
 use herd_places::google_settings::{GoogleSettings, PlacesError};
-use herd_places::upstream::GoogleProvider;
+use herd_places::upstream::UpstreamProvider;
+use herd_places::upstream_counters::PlacesCounters;
 use herd_places::{NearbyQuery, PlacesProvider};
 use serde_json::{json, Value};
 use support::fake_google::{
@@ -37,12 +38,39 @@ fn settings(base_url: &str) -> GoogleSettings {
     }
 }
 
-fn provider(api: Api, settings: &GoogleSettings) -> Arc<GoogleProvider> {
-    match api {
-        Api::New => google_provider(settings),
-        Api::Legacy => google_legacy_provider(settings),
+/// The provider of either API: the one upstream provider around one of the two APIs.
+#[derive(Debug)]
+enum GoogleProvider {
+    New(UpstreamProvider<PlacesNew>),
+    Legacy(UpstreamProvider<PlacesLegacy>),
+}
+
+impl GoogleProvider {
+    fn places(&self) -> &dyn PlacesProvider {
+        match self {
+            Self::New(provider) => provider,
+            Self::Legacy(provider) => provider,
+        }
     }
-    .expect("provider builds")
+
+    fn name(&self) -> &'static str {
+        self.places().name()
+    }
+
+    fn counters(&self) -> PlacesCounters {
+        match self {
+            Self::New(provider) => provider.counters(),
+            Self::Legacy(provider) => provider.counters(),
+        }
+    }
+}
+
+fn provider(api: Api, settings: &GoogleSettings) -> Arc<GoogleProvider> {
+    let provider = match api {
+        Api::New => UpstreamProvider::new(PlacesNew, settings).map(GoogleProvider::New),
+        Api::Legacy => UpstreamProvider::new(PlacesLegacy, settings).map(GoogleProvider::Legacy),
+    };
+    Arc::new(provider.expect("provider builds"))
 }
 
 fn query(lat: f64, lng: f64, radius_m: f64, bound: usize) -> NearbyQuery {
@@ -59,7 +87,7 @@ fn ucla(radius_m: f64) -> NearbyQuery {
 }
 
 async fn ask(provider: &GoogleProvider, query: NearbyQuery) -> Value {
-    timeout(DEADLINE, provider.nearby(query))
+    timeout(DEADLINE, provider.places().nearby(query))
         .await
         .expect("the provider answers before the deadline")
 }
@@ -559,7 +587,7 @@ fn bad_settings_are_refused_with_the_field_named() {
         rate_per_sec: 0,
         ..GoogleSettings::with_key(KEY)
     };
-    let err = google_provider(&zero_rate).expect_err("zero rate refused");
+    let err = UpstreamProvider::new(PlacesNew, &zero_rate).expect_err("zero rate refused");
     assert!(matches!(
         err,
         PlacesError::Zero {
@@ -575,7 +603,7 @@ fn bad_settings_are_refused_with_the_field_named() {
         base_url: Some("not a url".to_owned()),
         ..GoogleSettings::with_key(KEY)
     };
-    let err = google_legacy_provider(&bad_url).expect_err("bad URL refused");
+    let err = UpstreamProvider::new(PlacesLegacy, &bad_url).expect_err("bad URL refused");
     assert!(matches!(err, PlacesError::BaseUrl { .. }));
     assert!(err.to_string().contains("places.base_url"));
 }

@@ -9,6 +9,8 @@
 pub mod google;
 pub mod google_legacy;
 pub mod google_settings;
+pub mod http;
+pub mod nearby_api;
 pub mod offline;
 pub mod provider;
 pub mod settings;
@@ -19,6 +21,8 @@ pub mod upstream_limits;
 use std::sync::Arc;
 
 pub use provider::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
+
+use upstream::UpstreamProvider;
 
 /// Why a places provider could not be built from the config.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +62,13 @@ pub fn from_config(
     };
     Ok(match config.provider {
         ProviderKind::Offline => Arc::new(offline::OfflineProvider::builtin()?),
-        ProviderKind::Google => google::google_provider(&google_settings()?)?,
-        ProviderKind::GoogleLegacy => google_legacy::google_legacy_provider(&google_settings()?)?,
+        ProviderKind::Google => Arc::new(UpstreamProvider::new(
+            google::PlacesNew,
+            &google_settings()?,
+        )?),
+        ProviderKind::GoogleLegacy => Arc::new(UpstreamProvider::new(
+            google_legacy::PlacesLegacy,
+            &google_settings()?,
+        )?),
     })
 }
