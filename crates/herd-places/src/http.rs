@@ -1,12 +1,13 @@
-//! How the herd reaches a Google API: the [`Endpoint`] (client, URL, key) and one call bounded
-//! in time and in bytes ([`send`]), whose failures ([`CallError`]) never show the URL or key.
+//! How the herd reaches a Google API: the [`Endpoint`] (client, URL, key) built from the
+//! `[places]` settings, and one call bounded in time and in bytes ([`send`]), whose failures
+//! ([`CallError`]) never show the URL or the key.
 
 use std::time::Duration;
 
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
 use thiserror::Error;
 
-use crate::google_settings::{GoogleSettings, PlacesError};
+use crate::settings::PlacesConfig;
 
 /// Largest answer body read from Google; Nearby Search answers are a few tens of KiB.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -31,27 +32,41 @@ impl std::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint `path` below the configured base URL (`default_base` when none is set).
+    /// The endpoint `path` below `config.base_url` (`default_base` when none is set), called
+    /// with `api_key` and at most `config.timeout` per call.
     ///
     /// # Errors
     ///
-    /// A [`PlacesError`] for zero limits, a bad base URL or an HTTP client that cannot be built.
+    /// An [`EndpointError`] for a base URL that is not an absolute http(s) URL without query,
+    /// or an HTTP client that cannot be built.
     pub fn new(
-        settings: &GoogleSettings,
+        config: &PlacesConfig,
+        api_key: String,
         default_base: &str,
         path: &str,
-    ) -> Result<Self, PlacesError> {
-        let url = settings.endpoint(default_base, path)?;
+    ) -> Result<Self, EndpointError> {
+        let base = config.base_url.as_deref().unwrap_or(default_base);
+        let joined = format!("{}{path}", base.trim_end_matches('/'));
+        let url = Url::parse(&joined).map_err(|err| EndpointError::BaseUrl {
+            url: base.to_owned(),
+            reason: err.to_string(),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() {
+            return Err(EndpointError::BaseUrl {
+                url: base.to_owned(),
+                reason: "expected http:// or https:// and no query".to_owned(),
+            });
+        }
         let client = Client::builder()
             .use_rustls_tls()
             .user_agent(concat!("herd/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(settings.timeout)
-            .timeout(settings.timeout)
+            .connect_timeout(config.timeout)
+            .timeout(config.timeout)
             .build()?;
         Ok(Self {
             client,
             url,
-            api_key: settings.api_key.clone(),
+            api_key,
         })
     }
 
@@ -69,6 +84,22 @@ impl Endpoint {
     pub fn api_key(&self) -> &str {
         &self.api_key
     }
+}
+
+/// Why an [`Endpoint`] could not be set up.
+#[derive(Debug, Error)]
+pub enum EndpointError {
+    /// `places.base_url` is not a usable URL.
+    #[error("places.base_url {url:?} is not a usable URL: {reason}")]
+    BaseUrl {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The HTTP client could not be set up (TLS roots, resolver).
+    #[error("cannot set up the HTTP client for Google: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 /// An HTTP answer from Google, body read in full.

@@ -8,7 +8,6 @@
 
 pub mod google;
 pub mod google_legacy;
-pub mod google_settings;
 pub mod http;
 pub mod nearby_api;
 pub mod offline;
@@ -22,14 +21,17 @@ use std::sync::Arc;
 
 pub use provider::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
 
+use nearby_api::NearbyApi;
+use settings::{PlacesConfig, ProviderKind};
 use upstream::UpstreamProvider;
+use upstream_limits::BackoffPolicy;
 
 /// Why a places provider could not be built from the config.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A Google provider's settings are not usable.
     #[error(transparent)]
-    Google(#[from] google_settings::PlacesError),
+    Google(#[from] upstream::SetupError),
     /// The built-in offline data could not be loaded (a broken build).
     #[error("places.provider: {0}")]
     Offline(#[from] offline::OfflineError),
@@ -42,33 +44,27 @@ pub enum BuildError {
 ///
 /// # Errors
 /// [`BuildError`] when it cannot be built.
-pub fn from_config(
-    config: &crate::settings::PlacesConfig,
-) -> Result<Arc<dyn PlacesProvider>, BuildError> {
-    use crate::settings::ProviderKind;
-    let google_settings = || -> Result<google_settings::GoogleSettings, BuildError> {
-        let api_key = std::env::var(&config.api_key_env)
-            .map_err(|_| BuildError::MissingKey(config.api_key_env.clone()))?;
-        Ok(google_settings::GoogleSettings {
-            base_url: config.base_url.clone(),
-            api_key,
-            timeout: config.timeout,
-            cache_ttl: config.cache_ttl,
-            cache_capacity: config.cache_capacity,
-            max_concurrent: config.max_concurrent,
-            rate_per_sec: config.rate_per_sec,
-            ..Default::default()
-        })
-    };
+pub fn from_config(config: &PlacesConfig) -> Result<Arc<dyn PlacesProvider>, BuildError> {
     Ok(match config.provider {
         ProviderKind::Offline => Arc::new(offline::OfflineProvider::builtin()?),
-        ProviderKind::Google => Arc::new(UpstreamProvider::new(
-            google::PlacesNew,
-            &google_settings()?,
-        )?),
-        ProviderKind::GoogleLegacy => Arc::new(UpstreamProvider::new(
-            google_legacy::PlacesLegacy,
-            &google_settings()?,
-        )?),
+        ProviderKind::Google => Arc::new(upstream_provider(google::PlacesNew, config)?),
+        ProviderKind::GoogleLegacy => {
+            Arc::new(upstream_provider(google_legacy::PlacesLegacy, config)?)
+        }
     })
+}
+
+/// The cached, limited provider around `api`, with the key from `config.api_key_env`.
+fn upstream_provider<A: NearbyApi>(
+    api: A,
+    config: &PlacesConfig,
+) -> Result<UpstreamProvider<A>, BuildError> {
+    let api_key = std::env::var(&config.api_key_env)
+        .map_err(|_| BuildError::MissingKey(config.api_key_env.clone()))?;
+    Ok(UpstreamProvider::new(
+        api,
+        config,
+        api_key,
+        BackoffPolicy::default(),
+    )?)
 }

@@ -1,10 +1,10 @@
 //! One upstream API shape: how to ask it about a circle and how to read its answer.
 //!
-//! [`NearbyApi`] is what [`crate::google`] (Places API (New)) and [`crate::google_legacy`]
-//! (Nearby Search (legacy)) implement, and all that [`crate::upstream`] knows of them: the
-//! cache, coalescing, limits and counters work the same around any API. An implementation makes
-//! one HTTP call through an [`Endpoint`] and answers in the Nearby Search shape, or with an
-//! [`ApiFailure`] that says which status the client gets.
+//! [`NearbyApi`] is what the `google` (Places API (New)) and `google_legacy` (Nearby Search
+//! (legacy)) modules implement, and all that the `upstream` module knows of them: the cache,
+//! coalescing, limits and counters work the same around any API. This module knows neither
+//! side. An implementation makes one HTTP call through an [`Endpoint`] and answers in the
+//! Nearby Search shape, or with an [`ApiFailure`] that says which status the client gets.
 
 use std::fmt;
 use std::future::Future;

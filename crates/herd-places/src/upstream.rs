@@ -14,7 +14,7 @@
 //! 4. The call, with what is left of the timeout. `OK` and `ZERO_RESULTS` answers are cached;
 //!    failures are not, so the next question asks again (within the limits).
 //!
-//! A provider is built by [`crate::from_config`]; the server only sees it as a
+//! A provider is built by `from_config` at the crate root; the server only sees it as a
 //! `dyn PlacesProvider`, and logs what [`PlacesProvider::counters`] returns.
 
 use std::num::NonZeroU32;
@@ -26,12 +26,26 @@ use moka::future::Cache;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::google_settings::{GoogleSettings, PlacesError};
-use crate::http::Endpoint;
+use crate::http::{Endpoint, EndpointError};
 use crate::nearby_api::{ApiFailure, NearbyApi};
 use crate::provider::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
+use crate::settings::PlacesConfig;
 use crate::upstream_counters::{PlacesCounters, UpstreamCounters};
-use crate::upstream_limits::UpstreamLimits;
+use crate::upstream_limits::{BackoffPolicy, UpstreamLimits};
+
+/// Why an [`UpstreamProvider`] could not be built (it never fails once built).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A setting that must be positive was zero.
+    #[error("{field} must be greater than zero")]
+    Zero {
+        /// The setting, named as in the configuration file.
+        field: &'static str,
+    },
+    /// The endpoint's URL or HTTP client could not be set up.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+}
 
 /// The cache key: the circle, rounded so that jitter below a metre still hits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,31 +102,42 @@ impl<A: NearbyApi> std::fmt::Debug for UpstreamProvider<A> {
 }
 
 impl<A: NearbyApi> UpstreamProvider<A> {
-    /// A provider speaking `api` with `settings`.
+    /// A provider asking `api` with `api_key`, within the limits of `config` and backing off
+    /// after OVER_QUERY_LIMIT as `backoff` says. `config.provider` and `config.api_key_env` are
+    /// not read: `from_config` picks `api` and resolves `api_key` from them.
     ///
     /// # Errors
     ///
-    /// A [`PlacesError`] for zero limits, a bad base URL or an HTTP client that cannot be built.
-    pub fn new(api: A, settings: &GoogleSettings) -> Result<Self, PlacesError> {
-        let endpoint = Endpoint::new(settings, api.default_base_url(), api.path())?;
-        let rate = NonZeroU32::new(settings.rate_per_sec).ok_or(PlacesError::Zero {
+    /// A [`SetupError`] for a zero timeout, concurrency or rate, a bad base URL or an HTTP
+    /// client that cannot be built.
+    pub fn new(
+        api: A,
+        config: &PlacesConfig,
+        api_key: String,
+        backoff: BackoffPolicy,
+    ) -> Result<Self, SetupError> {
+        let nonzero = [
+            ("places.timeout", config.timeout.is_zero()),
+            ("places.max_concurrent", config.max_concurrent == 0),
+            ("places.rate_per_sec", config.rate_per_sec == 0),
+        ];
+        if let Some((field, _)) = nonzero.into_iter().find(|(_, zero)| *zero) {
+            return Err(SetupError::Zero { field });
+        }
+        let endpoint = Endpoint::new(config, api_key, api.default_base_url(), api.path())?;
+        let rate = NonZeroU32::new(config.rate_per_sec).ok_or(SetupError::Zero {
             field: "places.rate_per_sec",
         })?;
         let cache = Cache::builder()
-            .max_capacity(settings.cache_capacity)
-            .time_to_live(settings.cache_ttl)
+            .max_capacity(config.cache_capacity)
+            .time_to_live(config.cache_ttl)
             .build();
         Ok(Self {
             api,
             endpoint,
-            timeout: settings.timeout,
+            timeout: config.timeout,
             cache,
-            limits: UpstreamLimits::new(
-                settings.max_concurrent,
-                rate,
-                settings.backoff_initial,
-                settings.backoff_max,
-            ),
+            limits: UpstreamLimits::new(config.max_concurrent, rate, backoff.initial, backoff.max),
             counters: UpstreamCounters::default(),
         })
     }
