@@ -1,10 +1,48 @@
 //! Places providers: what WHATSAT asks about the area around a client.
 //!
-//! Every provider answers in the shape of Google Places' Nearby Search (legacy) response: a JSON
-//! object with `html_attributions`, `results` and `status` (and `error_message` on failure). The
-//! server cuts `results` to the client's bound and renders the JSON; providers never fail with a
-//! Rust error, they answer the failure shape instead, so a broken upstream can never stall or
-//! drop a client connection.
+//! Every provider answers in the Nearby Search (legacy) JSON shape and never fails with a Rust
+//! error (see [`provider`]), so a broken upstream can never stall or drop a client connection.
+//! [`from_config`] builds the one the `[places]` section asks for.
+//!
+//! # Modules
+//!
+//! - [`provider`]: the question ([`NearbyQuery`]), the [`PlacesProvider`] trait and the
+//!   failure shape of answers; every other module speaks it.
+//! - [`settings`]: [`settings::PlacesConfig`], the `[places]` section, the one settings type of
+//!   every provider.
+//! - [`offline`]: the built-in index of world places; no key, no network.
+//! - [`upstream`]: [`upstream::UpstreamProvider`], the cache, coalescing of identical questions,
+//!   limits and counters around any upstream API, with [`upstream_limits`] (calls in flight,
+//!   rate, back-off) and [`upstream_counters`] (what the server logs).
+//! - [`google`] (Places API (New)) and [`google_legacy`] (Nearby Search (legacy)): one API
+//!   each, its request and the conversion of its answer.
+//! - [`nearby_api`]: the [`nearby_api::NearbyApi`] trait those two implement and `upstream` is
+//!   generic over, and [`nearby_api::ApiFailure`], the typed failure of one call.
+//! - [`http`]: the endpoint (client, URL, key) and one call bounded in time and bytes.
+//!
+//! Dependencies point one way: this file (`from_config`) -> `upstream` -> `nearby_api` ->
+//! `http`, and `google`, `google_legacy` -> `nearby_api`, `http`. Only `from_config` names a
+//! concrete API; `upstream` never does, and the APIs never see the cache or the limits.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use herd_places::google::PlacesNew;
+//! use herd_places::settings::{PlacesConfig, ProviderKind};
+//! use herd_places::upstream::{SetupError, UpstreamProvider};
+//! use herd_places::upstream_limits::BackoffPolicy;
+//! use herd_places::PlacesProvider;
+//!
+//! # fn main() -> Result<(), SetupError> {
+//! let config = PlacesConfig::with_defaults(ProviderKind::Google);
+//! let key = "the key".to_owned();
+//! let google = UpstreamProvider::new(PlacesNew, &config, key, BackoffPolicy::default())?;
+//! let line = serde_json::to_string(&google.counters()).expect("counters serialize");
+//! assert!(line.starts_with(r#"{"provider":"google","requests":0"#));
+//! let provider: Arc<dyn PlacesProvider> = Arc::new(google);
+//! assert_eq!(provider.name(), "google");
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod google;
 pub mod google_legacy;
