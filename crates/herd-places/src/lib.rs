@@ -44,6 +44,9 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 pub mod google;
 pub mod google_legacy;
 pub mod http;
