@@ -6,10 +6,13 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herd_places::google::{google_provider, nearby_search_from_places, FIELD_MASK};
-use herd_places::google_legacy::google_legacy_provider;
-use herd_places::google_settings::{GoogleSettings, PlacesError};
-use herd_places::upstream::GoogleProvider;
+use herd_places::google::{nearby_search_from_places, PlacesNew, FIELD_MASK};
+use herd_places::google_legacy::PlacesLegacy;
+use herd_places::http::EndpointError;
+use herd_places::settings::{PlacesConfig, ProviderKind};
+use herd_places::upstream::{SetupError, UpstreamProvider};
+use herd_places::upstream_counters::PlacesCounters;
+use herd_places::upstream_limits::BackoffPolicy;
 use herd_places::{NearbyQuery, PlacesProvider};
 use serde_json::{json, Value};
 use support::fake_google::{
@@ -30,19 +33,59 @@ enum Api {
     Legacy,
 }
 
-fn settings(base_url: &str) -> GoogleSettings {
-    GoogleSettings {
+fn settings(base_url: &str) -> PlacesConfig {
+    PlacesConfig {
         base_url: Some(base_url.to_owned()),
-        ..GoogleSettings::with_key(KEY)
+        ..PlacesConfig::with_defaults(ProviderKind::Google)
     }
 }
 
-fn provider(api: Api, settings: &GoogleSettings) -> Arc<GoogleProvider> {
-    match api {
-        Api::New => google_provider(settings),
-        Api::Legacy => google_legacy_provider(settings),
+/// The provider of either API: the one upstream provider around one of the two APIs.
+#[derive(Debug)]
+enum GoogleProvider {
+    New(UpstreamProvider<PlacesNew>),
+    Legacy(UpstreamProvider<PlacesLegacy>),
+}
+
+impl GoogleProvider {
+    fn places(&self) -> &dyn PlacesProvider {
+        match self {
+            Self::New(provider) => provider,
+            Self::Legacy(provider) => provider,
+        }
     }
-    .expect("provider builds")
+
+    fn name(&self) -> &'static str {
+        self.places().name()
+    }
+
+    fn counters(&self) -> PlacesCounters {
+        match self {
+            Self::New(provider) => provider.counters(),
+            Self::Legacy(provider) => provider.counters(),
+        }
+    }
+}
+
+fn provider(api: Api, settings: &PlacesConfig) -> Arc<GoogleProvider> {
+    provider_backing_off(api, settings, BackoffPolicy::default())
+}
+
+fn provider_backing_off(
+    api: Api,
+    settings: &PlacesConfig,
+    backoff: BackoffPolicy,
+) -> Arc<GoogleProvider> {
+    let key = KEY.to_owned();
+    let provider = match api {
+        Api::New => {
+            UpstreamProvider::new(PlacesNew, settings, key, backoff).map(GoogleProvider::New)
+        }
+        Api::Legacy => {
+            UpstreamProvider::new(PlacesLegacy, settings, key, backoff).map(GoogleProvider::Legacy)
+        }
+    };
+    Arc::new(provider.expect("provider builds"))
 }
 
 fn query(lat: f64, lng: f64, radius_m: f64, bound: usize) -> NearbyQuery {
@@ -59,7 +102,7 @@ fn ucla(radius_m: f64) -> NearbyQuery {
 }
 
 async fn ask(provider: &GoogleProvider, query: NearbyQuery) -> Value {
-    timeout(DEADLINE, provider.nearby(query))
+    timeout(DEADLINE, provider.places().nearby(query))
         .await
         .expect("the provider answers before the deadline")
 }
@@ -370,7 +413,7 @@ async fn every_failure_is_answered_in_the_failure_shape_within_the_timeout() {
     let fake = FakeGoogle::start().await;
     for &(api, mode, want_status, want_message) in cases {
         fake.set_mode(mode);
-        let short = GoogleSettings {
+        let short = PlacesConfig {
             timeout: Duration::from_millis(300),
             ..settings(&fake.base_url)
         };
@@ -482,11 +525,11 @@ async fn over_query_limit_makes_the_provider_back_off() {
     for api in [Api::New, Api::Legacy] {
         fake.clear();
         fake.set_mode(Mode::OverQuota);
-        let patient = GoogleSettings {
-            backoff_initial: Duration::from_secs(30),
-            ..settings(&fake.base_url)
+        let patient = BackoffPolicy {
+            initial: Duration::from_secs(30),
+            ..BackoffPolicy::default()
         };
-        let provider = provider(api, &patient);
+        let provider = provider_backing_off(api, &settings(&fake.base_url), patient);
         assert_eq!(
             status(&ask(&provider, ucla(10_000.0)).await),
             "OVER_QUERY_LIMIT"
@@ -515,11 +558,11 @@ async fn over_query_limit_makes_the_provider_back_off() {
 async fn calls_resume_when_the_back_off_ends() {
     let fake = FakeGoogle::start().await;
     fake.set_mode(Mode::OverQuota);
-    let brief = GoogleSettings {
-        backoff_initial: Duration::from_millis(100),
-        ..settings(&fake.base_url)
+    let brief = BackoffPolicy {
+        initial: Duration::from_millis(100),
+        ..BackoffPolicy::default()
     };
-    let google = provider(Api::New, &brief);
+    let google = provider_backing_off(Api::New, &settings(&fake.base_url), brief);
     assert_eq!(
         status(&ask(&google, ucla(10_000.0)).await),
         "OVER_QUERY_LIMIT"
@@ -540,7 +583,7 @@ async fn calls_resume_when_the_back_off_ends() {
 #[tokio::test]
 async fn the_rate_limit_refuses_locally_rather_than_wait_past_the_timeout() {
     let fake = FakeGoogle::start().await;
-    let slow_rate = GoogleSettings {
+    let slow_rate = PlacesConfig {
         rate_per_sec: 1,
         timeout: Duration::from_millis(300),
         ..settings(&fake.base_url)
@@ -555,14 +598,15 @@ async fn the_rate_limit_refuses_locally_rather_than_wait_past_the_timeout() {
 
 #[test]
 fn bad_settings_are_refused_with_the_field_named() {
-    let zero_rate = GoogleSettings {
+    let zero_rate = PlacesConfig {
         rate_per_sec: 0,
-        ..GoogleSettings::with_key(KEY)
+        ..PlacesConfig::with_defaults(ProviderKind::Google)
     };
-    let err = google_provider(&zero_rate).expect_err("zero rate refused");
+    let err = UpstreamProvider::new(PlacesNew, &zero_rate, KEY.to_owned(), Default::default())
+        .expect_err("zero rate refused");
     assert!(matches!(
         err,
-        PlacesError::Zero {
+        SetupError::Zero {
             field: "places.rate_per_sec"
         }
     ));
@@ -571,18 +615,22 @@ fn bad_settings_are_refused_with_the_field_named() {
         "places.rate_per_sec must be greater than zero"
     );
 
-    let bad_url = GoogleSettings {
+    let bad_url = PlacesConfig {
         base_url: Some("not a url".to_owned()),
-        ..GoogleSettings::with_key(KEY)
+        ..PlacesConfig::with_defaults(ProviderKind::GoogleLegacy)
     };
-    let err = google_legacy_provider(&bad_url).expect_err("bad URL refused");
-    assert!(matches!(err, PlacesError::BaseUrl { .. }));
+    let err = UpstreamProvider::new(PlacesLegacy, &bad_url, KEY.to_owned(), Default::default())
+        .expect_err("bad URL refused");
+    assert!(matches!(
+        err,
+        SetupError::Endpoint(EndpointError::BaseUrl { .. })
+    ));
     assert!(err.to_string().contains("places.base_url"));
 }
 
 #[test]
 fn defaults_match_the_documented_ones() {
-    let defaults = GoogleSettings::default();
+    let defaults = PlacesConfig::with_defaults(ProviderKind::Google);
     assert_eq!(defaults.timeout, Duration::from_secs(5));
     assert_eq!(defaults.cache_ttl, Duration::from_secs(300));
     assert_eq!(defaults.cache_capacity, 10_000);

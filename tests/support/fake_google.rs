@@ -2,7 +2,7 @@
 //!
 //! ```ignore
 //! let fake = FakeGoogle::start().await;
-//! let settings = GoogleSettings { base_url: Some(fake.base_url.clone()), ..GoogleSettings::with_key(KEY) };
+//! let settings = PlacesConfig { base_url: Some(fake.base_url.clone()), ..PlacesConfig::with_defaults(ProviderKind::Google) };
 //! fake.set_mode(Mode::OverQuota);
 //! assert_eq!(fake.count(), 1);
 //! let asked = fake.requests();
@@ -111,7 +111,7 @@ struct Shared {
 /// A running fake Google; stops when dropped.
 #[derive(Debug)]
 pub struct FakeGoogle {
-    /// `http://127.0.0.1:PORT`, to put in `GoogleSettings::base_url`.
+    /// `http://127.0.0.1:PORT`, to put in `PlacesConfig::base_url`.
     pub base_url: String,
     /// Mode and recorded requests.
     shared: Arc<Shared>,

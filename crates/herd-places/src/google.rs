@@ -44,15 +44,14 @@
 //!
 //! `error_message` is Google's `error.message` when the body has one.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
-use super::google_settings::{GoogleSettings, PlacesError};
-use super::upstream::{radius_json, send, GoogleApi, GoogleProvider, UpstreamCall};
-use super::{failure, NearbyQuery};
+use crate::http::{send, Endpoint};
+use crate::nearby_api::{radius_json, ApiFailure, NearbyApi};
+use crate::provider::NearbyQuery;
 
 /// Google's host for Places API (New).
 pub const DEFAULT_BASE_URL: &str = "https://places.googleapis.com";
@@ -69,66 +68,83 @@ places.types,places.rating,places.userRatingCount,places.businessStatus,places.p
 places.shortFormattedAddress,places.formattedAddress,places.plusCode,places.iconMaskBaseUri,\
 places.iconBackgroundColor,places.currentOpeningHours.openNow,places.photos";
 
-/// A provider asking Places API (New), named `google`.
-///
-/// # Errors
-///
-/// A [`PlacesError`] for zero limits, a bad base URL or an HTTP client that cannot be built.
-pub fn google_provider(settings: &GoogleSettings) -> Result<Arc<GoogleProvider>, PlacesError> {
-    GoogleProvider::new(GoogleApi::PlacesNew, settings).map(Arc::new)
-}
+/// Places API (New), the API of the provider named `google`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlacesNew;
 
-/// Asks searchNearby about `query` within `budget`; never fails, see the module docs.
-pub(crate) async fn search(call: &UpstreamCall, query: &NearbyQuery, budget: Duration) -> Value {
-    let body = json!({
-        "locationRestriction": {
-            "circle": {
-                "center": { "latitude": query.lat, "longitude": query.lng },
-                "radius": radius_json(query.radius_m),
-            }
-        },
-        "maxResultCount": MAX_RESULT_COUNT,
-    });
-    let request = call
-        .client
-        .post(call.endpoint.clone())
-        .header("X-Goog-Api-Key", &call.api_key)
-        .header("X-Goog-FieldMask", FIELD_MASK)
-        .json(&body);
-    let http = match send(request, budget).await {
-        Ok(http) => http,
-        Err(failed) => return failed,
-    };
-    let parsed: Option<Value> = serde_json::from_slice(&http.body).ok();
-    if http.status.is_success() {
-        return match parsed {
-            Some(answer) if answer.is_object() => nearby_search_from_places(&answer),
-            _ => failure("UNKNOWN_ERROR", "Google's answer was not a JSON object"),
-        };
+impl NearbyApi for PlacesNew {
+    fn name(&self) -> &'static str {
+        "google"
     }
-    let status = match http.status {
-        StatusCode::BAD_REQUEST => "INVALID_REQUEST",
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "REQUEST_DENIED",
-        StatusCode::TOO_MANY_REQUESTS => "OVER_QUERY_LIMIT",
-        _ => "UNKNOWN_ERROR",
-    };
-    let message = parsed
-        .as_ref()
-        .and_then(|body| body.pointer("/error/message"))
-        .and_then(Value::as_str)
-        .map_or_else(
-            || format!("Google answered HTTP {}", http.status),
-            str::to_owned,
-        );
-    failure(status, message)
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn path(&self) -> &'static str {
+        SEARCH_NEARBY_PATH
+    }
+
+    /// Asks searchNearby about `query` within `budget`; see the module docs for the failures.
+    async fn search(
+        &self,
+        endpoint: &Endpoint,
+        query: &NearbyQuery,
+        budget: Duration,
+    ) -> Result<Value, ApiFailure> {
+        let body = json!({
+            "locationRestriction": {
+                "circle": {
+                    "center": { "latitude": query.lat, "longitude": query.lng },
+                    "radius": radius_json(query.radius_m),
+                }
+            },
+            "maxResultCount": MAX_RESULT_COUNT,
+        });
+        let request = endpoint
+            .client()
+            .post(endpoint.url().clone())
+            .header("X-Goog-Api-Key", endpoint.api_key())
+            .header("X-Goog-FieldMask", FIELD_MASK)
+            .json(&body);
+        let http = send(request, budget).await?;
+        let parsed: Option<Value> = serde_json::from_slice(&http.body).ok();
+        if http.status.is_success() {
+            return match parsed {
+                Some(answer) if answer.is_object() => nearby_search(&answer),
+                _ => Err(ApiFailure::unknown("Google's answer was not a JSON object")),
+            };
+        }
+        let status = match http.status {
+            StatusCode::BAD_REQUEST => "INVALID_REQUEST",
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "REQUEST_DENIED",
+            StatusCode::TOO_MANY_REQUESTS => "OVER_QUERY_LIMIT",
+            _ => "UNKNOWN_ERROR",
+        };
+        let message = parsed
+            .as_ref()
+            .and_then(|body| body.pointer("/error/message"))
+            .and_then(Value::as_str)
+            .map_or_else(
+                || format!("Google answered HTTP {}", http.status),
+                str::to_owned,
+            );
+        Err(ApiFailure::new(status, message))
+    }
 }
 
-/// Turns a searchNearby answer (HTTP 200) into a Nearby Search answer, per the module's table.
+/// Turns a searchNearby answer (HTTP 200) into a Nearby Search answer, per the module's table;
+/// the failure shape when it cannot.
 pub fn nearby_search_from_places(answer: &Value) -> Value {
+    nearby_search(answer).unwrap_or_else(ApiFailure::into_answer)
+}
+
+/// [`nearby_search_from_places`], failure kept typed for the provider's counters.
+fn nearby_search(answer: &Value) -> Result<Value, ApiFailure> {
     let places = match answer.get("places") {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(places)) => places.as_slice(),
-        Some(_) => return failure("UNKNOWN_ERROR", "Google's places were not a list"),
+        Some(_) => return Err(ApiFailure::unknown("Google's places were not a list")),
     };
     let results: Vec<Value> = places.iter().map(result_from_place).collect();
     let status = if results.is_empty() {
@@ -136,11 +152,11 @@ pub fn nearby_search_from_places(answer: &Value) -> Value {
     } else {
         "OK"
     };
-    json!({
+    Ok(json!({
         "html_attributions": [],
         "results": results,
         "status": status,
-    })
+    }))
 }
 
 /// One place of Places (New) as one result of Nearby Search.

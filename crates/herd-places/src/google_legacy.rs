@@ -13,14 +13,13 @@
 //! | another HTTP status | failure shape with the body's `status` if any, else `UNKNOWN_ERROR` |
 //! | not JSON, no `status`, timeout, connection error | failure shape, `UNKNOWN_ERROR` |
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::google_settings::{GoogleSettings, PlacesError};
-use super::upstream::{radius_metres, send, GoogleApi, GoogleProvider, UpstreamCall};
-use super::{failure, NearbyQuery};
+use crate::http::{send, Endpoint};
+use crate::nearby_api::{radius_metres, ApiFailure, NearbyApi};
+use crate::provider::NearbyQuery;
 
 /// Google's host for the legacy Places web service.
 pub const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";
@@ -28,62 +27,70 @@ pub const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";
 /// The endpoint below the base URL.
 pub const NEARBY_SEARCH_PATH: &str = "/maps/api/place/nearbysearch/json";
 
-/// A provider asking Nearby Search (legacy), named `google-legacy`.
-///
-/// # Errors
-///
-/// A [`PlacesError`] for zero limits, a bad base URL or an HTTP client that cannot be built.
-pub fn google_legacy_provider(
-    settings: &GoogleSettings,
-) -> Result<Arc<GoogleProvider>, PlacesError> {
-    GoogleProvider::new(GoogleApi::Legacy, settings).map(Arc::new)
-}
+/// Nearby Search (legacy), the API of the provider named `google-legacy`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlacesLegacy;
 
-/// Asks Nearby Search about `query` within `budget`; never fails, see the module table.
-pub(crate) async fn search(call: &UpstreamCall, query: &NearbyQuery, budget: Duration) -> Value {
-    let mut url = call.endpoint.clone();
-    url.query_pairs_mut()
-        .append_pair("location", &format!("{},{}", query.lat, query.lng))
-        .append_pair("radius", &radius_metres(query.radius_m).to_string())
-        .append_pair("key", &call.api_key);
-    let http = match send(call.client.get(url), budget).await {
-        Ok(http) => http,
-        Err(failed) => return failed,
-    };
-    let parsed: Option<Value> = serde_json::from_slice(&http.body).ok();
-    let status = parsed
-        .as_ref()
-        .and_then(|body| body.get("status"))
-        .and_then(Value::as_str);
-    let message = parsed
-        .as_ref()
-        .and_then(|body| body.get("error_message").or(body.pointer("/error/message")))
-        .and_then(Value::as_str);
-    let has_results = parsed
-        .as_ref()
-        .is_some_and(|body| body.get("results").is_some_and(Value::is_array));
-    match (http.status.is_success(), status) {
-        (true, Some("OK" | "ZERO_RESULTS")) if has_results => parsed.unwrap_or_default(),
-        (true, Some("OK" | "ZERO_RESULTS")) => {
-            failure("UNKNOWN_ERROR", "Google's answer had no list of results")
+impl NearbyApi for PlacesLegacy {
+    fn name(&self) -> &'static str {
+        "google-legacy"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn path(&self) -> &'static str {
+        NEARBY_SEARCH_PATH
+    }
+
+    /// Asks Nearby Search about `query` within `budget`; see the module table for the failures.
+    async fn search(
+        &self,
+        endpoint: &Endpoint,
+        query: &NearbyQuery,
+        budget: Duration,
+    ) -> Result<Value, ApiFailure> {
+        let mut url = endpoint.url().clone();
+        url.query_pairs_mut()
+            .append_pair("location", &format!("{},{}", query.lat, query.lng))
+            .append_pair("radius", &radius_metres(query.radius_m).to_string())
+            .append_pair("key", endpoint.api_key());
+        let http = send(endpoint.client().get(url), budget).await?;
+        let parsed: Option<Value> = serde_json::from_slice(&http.body).ok();
+        let status = parsed
+            .as_ref()
+            .and_then(|body| body.get("status"))
+            .and_then(Value::as_str);
+        let message = parsed
+            .as_ref()
+            .and_then(|body| body.get("error_message").or(body.pointer("/error/message")))
+            .and_then(Value::as_str);
+        let has_results = parsed
+            .as_ref()
+            .is_some_and(|body| body.get("results").is_some_and(Value::is_array));
+        match (http.status.is_success(), status) {
+            (true, Some("OK" | "ZERO_RESULTS")) if has_results => Ok(parsed.unwrap_or_default()),
+            (true, Some("OK" | "ZERO_RESULTS")) => Err(ApiFailure::unknown(
+                "Google's answer had no list of results",
+            )),
+            (false, None | Some("OK" | "ZERO_RESULTS")) => {
+                Err(ApiFailure::unknown(message.map_or_else(
+                    || format!("Google answered HTTP {}", http.status),
+                    str::to_owned,
+                )))
+            }
+            (_, Some(status)) => Err(ApiFailure::new(
+                status,
+                message.map_or_else(
+                    || format!("Google answered {status} (HTTP {})", http.status),
+                    str::to_owned,
+                ),
+            )),
+            (true, None) if parsed.is_some() => {
+                Err(ApiFailure::unknown("Google's answer had no status"))
+            }
+            (true, None) => Err(ApiFailure::unknown("Google's answer was not JSON")),
         }
-        (false, None | Some("OK" | "ZERO_RESULTS")) => failure(
-            "UNKNOWN_ERROR",
-            message.map_or_else(
-                || format!("Google answered HTTP {}", http.status),
-                str::to_owned,
-            ),
-        ),
-        (_, Some(status)) => failure(
-            status,
-            message.map_or_else(
-                || format!("Google answered {status} (HTTP {})", http.status),
-                str::to_owned,
-            ),
-        ),
-        (true, None) if parsed.is_some() => {
-            failure("UNKNOWN_ERROR", "Google's answer had no status")
-        }
-        (true, None) => failure("UNKNOWN_ERROR", "Google's answer was not JSON"),
     }
 }

@@ -36,3 +36,20 @@ pub struct PlacesConfig {
     /// Upstream calls per second at most.
     pub rate_per_sec: u32,
 }
+
+impl PlacesConfig {
+    /// The section as the README documents its defaults, for `provider`: what a file that sets
+    /// only `provider` resolves to.
+    pub fn with_defaults(provider: ProviderKind) -> Self {
+        Self {
+            provider,
+            base_url: None,
+            api_key_env: "GOOGLE_PLACES_API_KEY".to_owned(),
+            timeout: Duration::from_secs(5),
+            cache_ttl: Duration::from_secs(5 * 60),
+            cache_capacity: 10_000,
+            max_concurrent: 64,
+            rate_per_sec: 50,
+        }
+    }
+}

@@ -28,6 +28,26 @@ pub enum Refusal {
     TooManyInFlight,
 }
 
+/// How long to stay away from Google after it says OVER_QUERY_LIMIT. Not in the config file:
+/// the defaults suit production, and tests shorten or lengthen them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffPolicy {
+    /// The first pause; each further refusal doubles it.
+    pub initial: Duration,
+    /// The longest pause the back-off grows to.
+    pub max: Duration,
+}
+
+impl Default for BackoffPolicy {
+    /// One second at first, a minute at most.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
 /// The state of the back-off after OVER_QUERY_LIMIT.
 #[derive(Debug)]
 struct Backoff {

@@ -37,6 +37,9 @@
 //! See [`Fsync`]. A record whose `append` returned in `Fsync::Always` survives a crash. The
 //! store holds an exclusive lock on `DIR/LOCK` while open.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod append;
 mod compact;
 pub mod config;

@@ -22,7 +22,7 @@ mod table;
 
 use std::sync::Arc;
 
-use super::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
+use crate::provider::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
 
 pub use index::OfflineIndex;
 pub use listing::render_table;
