@@ -1,0 +1,36 @@
+//! The herd that runs when no config file is given.
+
+/// The built-in herd: the 2023 topology of PROTOCOL.md on 127.0.0.1:10000-10004.
+pub const BUILTIN: &str = r#"# The built-in herd: the 2023 topology of the classic assignment.
+[places]
+provider = "offline"                  # "offline" | "google" | "google-legacy"
+
+[storage]
+dir = "herd-data"
+fsync = "batch"
+
+[[servers]]
+name = "Bailey"
+listen = "127.0.0.1:10000"
+neighbours = ["Bona", "Campbell"]
+
+[[servers]]
+name = "Bona"
+listen = "127.0.0.1:10001"
+neighbours = ["Bailey", "Campbell", "Clark"]
+
+[[servers]]
+name = "Campbell"
+listen = "127.0.0.1:10002"
+neighbours = ["Bailey", "Bona", "Jaquez"]
+
+[[servers]]
+name = "Clark"
+listen = "127.0.0.1:10003"
+neighbours = ["Bona", "Jaquez"]
+
+[[servers]]
+name = "Jaquez"
+listen = "127.0.0.1:10004"
+neighbours = ["Campbell", "Clark"]
+"#;

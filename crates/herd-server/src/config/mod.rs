@@ -1,0 +1,175 @@
+//! The herd's configuration: which servers exist, where they listen, who talks with whom, and
+//! how each server answers WHATSAT and keeps its files.
+//!
+//! The file is TOML (see the README for every key). [`Config::parse`] loads it in three steps,
+//! one module each:
+//! - `read`: the text deserializes into the sections of `sections` (types and spellings);
+//! - `env`: the environment variables the file names are looked up, once;
+//! - `validate` (with `topology`): ranges, the Google key and the links are checked, and the
+//!   links made symmetric.
+//!
+//! Any step can fail with one [`ConfigError`] naming the file, the line, the field and what
+//! was expected (`locate` finds the line of a field that deserialized fine but is wrong).
+
+mod builtin;
+mod env;
+mod error;
+mod locate;
+mod read;
+mod sections;
+mod topology;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use env::Env;
+use sections::ConfigFile;
+
+pub use builtin::BUILTIN;
+pub use error::ConfigError;
+pub use herd_places::settings::{PlacesConfig, ProviderKind};
+pub use herd_store::Fsync as FsyncPolicy;
+pub use sections::{HerdConfig, StorageConfig};
+
+/// One server of the herd.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Its name, as it appears in AT lines.
+    pub name: String,
+    /// Where it listens, for clients and for its neighbours alike.
+    pub listen: SocketAddr,
+    /// The servers it talks with (symmetric: if A names B, B's list has A).
+    pub neighbours: Vec<String>,
+}
+
+/// A whole herd, checked and resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from, for messages (`<built-in>` for the default).
+    pub source: String,
+    /// How WHATSAT is answered.
+    pub places: PlacesConfig,
+    /// Where and how servers keep their files.
+    pub storage: StorageConfig,
+    /// What all servers share.
+    pub herd: HerdConfig,
+    /// The servers, in file order.
+    pub servers: Vec<ServerConfig>,
+}
+
+impl Config {
+    /// The built-in herd (see [`BUILTIN`]).
+    pub fn builtin() -> Config {
+        Config::parse(BUILTIN, "<built-in>").expect("the built-in config is valid")
+    }
+
+    /// Reads and checks a config file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the field and the problem when the file cannot be
+    /// read, is not valid TOML of the expected shape, or describes a broken herd.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&file, "(file)", format!("cannot read it: {e}")))?;
+        Config::parse(&text, &file)
+    }
+
+    /// The built-in herd when `path` is `None`, else the file.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_or_builtin(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(p) => Config::load(p),
+            None => Ok(Config::builtin()),
+        }
+    }
+
+    /// Parses and checks config text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        parse_in(text, file, Env::read)
+    }
+
+    /// The server called `name`.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+
+    /// The names of all servers, for messages.
+    pub fn names(&self) -> Vec<&str> {
+        self.servers.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    /// Hop counts from `from` to every server it can reach (itself at 0).
+    pub fn hops_from(&self, from: &str) -> HashMap<String, usize> {
+        let mut hops = HashMap::new();
+        let mut queue = VecDeque::new();
+        hops.insert(from.to_string(), 0);
+        queue.push_back(from.to_string());
+        while let Some(name) = queue.pop_front() {
+            let d = hops[&name];
+            if let Some(server) = self.server(&name) {
+                for n in &server.neighbours {
+                    if !hops.contains_key(n) {
+                        hops.insert(n.clone(), d + 1);
+                        queue.push_back(n.clone());
+                    }
+                }
+            }
+        }
+        hops
+    }
+
+    /// A human-readable description of the resolved herd.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "herd from {}: {} servers, places provider {}, storage {} (fsync {:?})\n",
+            self.source,
+            self.servers.len(),
+            provider_name(self.places.provider),
+            self.storage.dir.display(),
+            self.storage.fsync,
+        );
+        for s in &self.servers {
+            out.push_str(&format!(
+                "  {:<12} {:<22} talks with {}\n",
+                s.name,
+                s.listen,
+                s.neighbours.join(", ")
+            ));
+        }
+        out
+    }
+}
+
+/// [`Config::parse`] with the environment that `env` finds for the file (tests give their own).
+fn parse_in(
+    text: &str,
+    file: &str,
+    env: impl FnOnce(&ConfigFile) -> Env,
+) -> Result<Config, ConfigError> {
+    let written = read::read(text, file)?;
+    let env = env(&written);
+    validate::validate(written, &env, file).map_err(|mut e| {
+        e.line = locate::line_of(text, &e.field);
+        e
+    })
+}
+
+/// The config spelling of a provider kind.
+pub fn provider_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Offline => "offline",
+        ProviderKind::Google => "google",
+        ProviderKind::GoogleLegacy => "google-legacy",
+    }
+}

@@ -1,0 +1,88 @@
+//! The file's shape: each section deserializes straight into its struct, and a key left out
+//! keeps the value of the struct's `Default`. `[places]` is herd-places' [`PlacesConfig`].
+//!
+//! Deserializing checks only types and spellings; ranges and the topology are checked after
+//! (see `validate`), so that every check has one place.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{FsyncPolicy, PlacesConfig};
+
+/// The whole file, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct ConfigFile {
+    /// `[places]`: how WHATSAT is answered.
+    pub places: PlacesConfig,
+    /// `[storage]`: where and how servers keep their files.
+    pub storage: StorageConfig,
+    /// `[herd]`: what all servers share.
+    pub herd: HerdConfig,
+    /// `[[servers]]`, in file order, links as written (one side may name a link).
+    pub servers: Vec<ServerEntry>,
+}
+
+/// The `[storage]` section, resolved.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Server NAME keeps all its files under `dir/NAME/`.
+    pub dir: PathBuf,
+    /// How hard the location store syncs.
+    pub fsync: FsyncPolicy,
+    /// Clients whose newest client time is older than this are forgotten.
+    #[serde(with = "humantime_serde")]
+    pub forget_after: Option<Duration>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            dir: PathBuf::from("herd-data"),
+            fsync: FsyncPolicy::Batch,
+            forget_after: None,
+        }
+    }
+}
+
+/// The `[herd]` section, resolved: what all servers share.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HerdConfig {
+    /// The environment variable holding the shared secret that servers prove to each other.
+    pub secret_env: Option<String>,
+    /// Whether neighbours trade missed records when a link comes (back) up.
+    pub catch_up: bool,
+    /// The longest line a client may send, in bytes.
+    pub max_line: usize,
+    /// How many client connections one server holds at most.
+    pub max_connections: usize,
+}
+
+impl Default for HerdConfig {
+    fn default() -> Self {
+        HerdConfig {
+            secret_env: None,
+            catch_up: true,
+            max_line: 64 * 1024,
+            max_connections: 16_384,
+        }
+    }
+}
+
+/// One `[[servers]]` entry as written; `validate` turns it into a
+/// [`ServerConfig`](super::ServerConfig).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerEntry {
+    /// Its name, checked to be one word.
+    pub name: String,
+    /// Its address, parsed when validated so that the message can say what is expected.
+    pub listen: String,
+    /// The servers it names as neighbours (the other side need not name it back).
+    #[serde(default)]
+    pub neighbours: Vec<String>,
+}

@@ -1,0 +1,264 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::env::Env;
+use super::*;
+
+/// One server, so that a case's own lines come first and the topology is valid.
+const ONE: &str = "[[servers]]\nname='A'\nlisten='127.0.0.1:1'\n";
+
+/// The message for `text`, checked with `env` (not the process environment).
+fn problem_with(text: &str, env: Env) -> String {
+    parse_in(text, "t.toml", |_| env).unwrap_err().to_string()
+}
+
+fn problem(text: &str) -> String {
+    problem_with(text, Env { api_key_set: true })
+}
+
+#[test]
+fn builtin_has_the_2023_topology() {
+    let c = Config::builtin();
+    assert_eq!(c.names(), ["Bailey", "Bona", "Campbell", "Clark", "Jaquez"]);
+    assert_eq!(c.server("Clark").unwrap().neighbours, ["Bona", "Jaquez"]);
+    assert_eq!(c.server("Bailey").unwrap().listen.port(), 10000);
+    assert_eq!(c.hops_from("Bailey")["Jaquez"], 2);
+    assert_eq!(c.hops_from("Bailey")["Clark"], 2);
+    assert_eq!(c.places.provider, ProviderKind::Offline);
+}
+
+#[test]
+fn keys_left_out_keep_the_documented_defaults() {
+    let c = Config::parse(ONE, "t.toml").unwrap();
+    assert_eq!(c.places, PlacesConfig::default());
+    assert_eq!(c.places.api_key_env, "GOOGLE_PLACES_API_KEY");
+    assert_eq!(c.places.timeout, Duration::from_secs(5));
+    assert_eq!(c.places.cache_ttl, Duration::from_secs(300));
+    assert_eq!(
+        (
+            c.places.cache_capacity,
+            c.places.max_concurrent,
+            c.places.rate_per_sec
+        ),
+        (10_000, 64, 50)
+    );
+    assert_eq!(
+        c.storage,
+        StorageConfig {
+            dir: PathBuf::from("herd-data"),
+            fsync: FsyncPolicy::Batch,
+            forget_after: None,
+        }
+    );
+    assert_eq!(
+        c.herd,
+        HerdConfig {
+            secret_env: None,
+            catch_up: true,
+            max_line: 65_536,
+            max_connections: 16_384,
+        }
+    );
+}
+
+#[test]
+fn every_key_is_read() {
+    let text = format!(
+        "[places]\nprovider='google-legacy'\nbase_url='http://127.0.0.1:9/'\napi_key_env='K'\n\
+         timeout='2s'\ncache_ttl='1m'\ncache_capacity=5\nmax_concurrent=6\nrate_per_sec=7\n\
+         [storage]\ndir='d'\nfsync='never'\nforget_after='24h'\n\
+         [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n{ONE}"
+    );
+    let c = parse_in(&text, "t.toml", |_| Env { api_key_set: true }).unwrap();
+    assert_eq!(
+        c.places,
+        PlacesConfig {
+            provider: ProviderKind::GoogleLegacy,
+            base_url: Some("http://127.0.0.1:9".into()),
+            api_key_env: "K".into(),
+            timeout: Duration::from_secs(2),
+            cache_ttl: Duration::from_secs(60),
+            cache_capacity: 5,
+            max_concurrent: 6,
+            rate_per_sec: 7,
+        }
+    );
+    assert_eq!(c.storage.dir, PathBuf::from("d"));
+    assert_eq!(c.storage.fsync, FsyncPolicy::Never);
+    assert_eq!(c.storage.forget_after, Some(Duration::from_secs(24 * 3600)));
+    assert_eq!(c.herd.secret_env.as_deref(), Some("S"));
+    assert!(!c.herd.catch_up);
+    assert_eq!((c.herd.max_line, c.herd.max_connections), (64, 8));
+}
+
+#[test]
+fn links_named_on_one_side_are_symmetric() {
+    let c = Config::parse(
+        "[[servers]]\nname='A'\nlisten='127.0.0.1:1'\nneighbours=['B']\n[[servers]]\nname='B'\nlisten='127.0.0.1:2'\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(c.server("B").unwrap().neighbours, ["A"]);
+}
+
+#[test]
+fn a_bad_duration_names_file_line_and_field() {
+    assert_eq!(
+        problem(&format!("{ONE}[places]\n\ntimeout = \"5 parsecs\"\n")),
+        "t.toml:6: places.timeout: \"5 parsecs\" is not a duration like \"5s\" or \"24h\" \
+         (unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, \
+         weeks, months, years (and few variations))"
+    );
+    assert!(problem("[storage]\nforget_after = 'soon'\n")
+        .starts_with("t.toml:2: storage.forget_after: \"soon\" is not a duration like"));
+    assert!(problem("[places]\ncache_ttl = '1 fortnight'\n")
+        .starts_with("t.toml:2: places.cache_ttl: \"1 fortnight\" is not a duration like"));
+    // Not a string at all: serde's own words say what was expected.
+    assert_eq!(
+        problem("[places]\ntimeout = 5\n"),
+        "t.toml:2: places.timeout: invalid type: integer `5`, expected a duration"
+    );
+}
+
+#[test]
+fn an_unknown_word_names_the_choices() {
+    assert_eq!(
+        problem("[places]\nprovider = 'bing'\n"),
+        "t.toml:2: places.provider: unknown provider \"bing\" \
+         (expected \"offline\", \"google\" or \"google-legacy\")"
+    );
+    assert_eq!(
+        problem("\n[storage]\nfsync = \"sometimes\"\n"),
+        "t.toml:3: storage.fsync: unknown policy \"sometimes\" \
+         (expected \"always\", \"batch\" or \"never\")"
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_path() {
+    assert_eq!(
+        problem(&format!("{ONE}colour='blue'\n")),
+        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `neighbours`"
+    );
+    assert!(problem("[herd]\nmax_lines = 100\n")
+        .starts_with("t.toml:2: herd.max_lines: unknown field `max_lines`"));
+    assert!(problem("[colours]\n").starts_with("t.toml:1: colours: unknown field `colours`"));
+}
+
+#[test]
+fn shape_errors_name_the_line() {
+    assert_eq!(
+        problem("this is not toml"),
+        "t.toml:1: (toml): expected `.`, `=`"
+    );
+    assert_eq!(
+        problem(&format!("{ONE}[[servers]]\nname='B'\n")),
+        "t.toml:4: servers[1]: missing field `listen`"
+    );
+    assert_eq!(
+        problem("[herd]\nmax_line = -1\n"),
+        "t.toml:2: herd.max_line: invalid value: integer `-1`, expected usize"
+    );
+}
+
+#[test]
+fn each_range_check_names_its_field() {
+    assert_eq!(
+        problem(&format!("[places]\nbase_url = 'ftp://x'\n{ONE}")),
+        "t.toml:2: places.base_url: \"ftp://x\" is not an http:// or https:// address"
+    );
+    for field in ["cache_capacity", "max_concurrent", "rate_per_sec"] {
+        assert_eq!(
+            problem(&format!("[places]\n{field} = 0\n{ONE}")),
+            format!("t.toml:2: places.{field}: must be at least 1")
+        );
+    }
+    assert_eq!(
+        problem(&format!("[herd]\nmax_connections = 0\n{ONE}")),
+        "t.toml:2: herd.max_connections: must be at least 1"
+    );
+    assert_eq!(
+        problem(&format!("[herd]\nmax_line = 63\n{ONE}")),
+        "t.toml:2: herd.max_line: 63 is too small (at least 64 bytes)"
+    );
+}
+
+#[test]
+fn a_google_provider_needs_its_key_variable_set() {
+    let unset = Env { api_key_set: false };
+    assert_eq!(
+        problem_with(
+            &format!("[places]\nprovider='google'\napi_key_env='K'\n{ONE}"),
+            unset
+        ),
+        "t.toml:3: places.api_key_env: the \"google\" provider needs a Google API key, \
+         but the environment variable K is not set"
+    );
+    // The default variable is not written: the message points at the section.
+    assert_eq!(
+        problem_with(
+            &format!("\n[places]\nprovider='google-legacy'\n{ONE}"),
+            unset
+        ),
+        "t.toml:2: places.api_key_env: the \"google-legacy\" provider needs a Google API key, \
+         but the environment variable GOOGLE_PLACES_API_KEY is not set"
+    );
+    assert!(
+        parse_in(ONE, "t.toml", |_| unset).is_ok(),
+        "offline needs no key"
+    );
+    // Config::parse reads the real environment.
+    assert!(Config::parse(
+        &format!("[places]\nprovider='google'\napi_key_env='HERD_TEST_SURELY_UNSET'\n{ONE}"),
+        "t.toml"
+    )
+    .unwrap_err()
+    .to_string()
+    .contains("HERD_TEST_SURELY_UNSET is not set"));
+}
+
+#[test]
+fn each_topology_check_names_server_field_and_line() {
+    let b = "[[servers]]\nname='B'\nlisten='127.0.0.1:2'\n";
+    assert_eq!(problem(""), "t.toml: servers: no [[servers]] are defined");
+    assert_eq!(
+        problem(&format!("{ONE}neighbours=['Z']\n")),
+        "t.toml:4: servers[0].neighbours: unknown server \"Z\" (known: A)"
+    );
+    assert_eq!(
+        problem(&format!("{ONE}neighbours=['A']\n")),
+        "t.toml:4: servers[0].neighbours: \"A\" cannot talk with itself"
+    );
+    assert_eq!(
+        problem(&format!("{ONE}{ONE}")),
+        "t.toml:5: servers[1].name: duplicate name \"A\" (also servers[0])"
+    );
+    assert_eq!(
+        problem(&format!("{ONE}{}", b.replace(":2", ":1"))),
+        "t.toml:6: servers[1].listen: duplicate address 127.0.0.1:1 (also servers[0])"
+    );
+    assert_eq!(
+        problem("[[servers]]\nname='A'\nlisten='nowhere'\n"),
+        "t.toml:3: servers[0].listen: \"nowhere\" is not an address like 127.0.0.1:10000"
+    );
+    for bad in ["", "*A", "A B", "A=B"] {
+        assert_eq!(
+            problem(&format!(
+                "{b}[[servers]]\nname='{bad}'\nlisten='127.0.0.1:1'\n"
+            )),
+            format!(
+                "t.toml:5: servers[1].name: \"{bad}\" is not a name \
+                 (one word: no white space, no '=', not starting with '*')"
+            )
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let e = Config::load(std::path::Path::new("/no/such/herd.toml")).unwrap_err();
+    assert!(e
+        .to_string()
+        .starts_with("/no/such/herd.toml: (file): cannot read it: "));
+    assert_eq!(e.line, None);
+}

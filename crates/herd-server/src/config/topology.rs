@@ -1,0 +1,124 @@
+//! The `[[servers]]` as a topology: one-word unique names, unique addresses, and links that
+//! name known servers, made symmetric.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use super::sections::ServerEntry;
+use super::{ConfigError, ServerConfig};
+
+/// The servers of `entries`, in file order, each with its neighbours sorted by name and every
+/// link present on both sides; `file` names the config in errors.
+///
+/// # Errors
+/// A [`ConfigError`] when there are no servers, a name is not one word or is taken, an
+/// address does not parse or is taken, or a neighbour is unknown or the server itself.
+pub(crate) fn resolve(
+    entries: &[ServerEntry],
+    file: &str,
+) -> Result<Vec<ServerConfig>, ConfigError> {
+    if entries.is_empty() {
+        return Err(ConfigError::new(
+            file,
+            "servers",
+            "no [[servers]] are defined",
+        ));
+    }
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut addrs: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut servers = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let field = |f: &str| format!("servers[{i}].{f}");
+        if !is_one_word(&entry.name) {
+            return Err(ConfigError::new(
+                file,
+                field("name"),
+                format!(
+                    "\"{}\" is not a name (one word: no white space, no '=', not starting with '*')",
+                    entry.name
+                ),
+            ));
+        }
+        if let Some(j) = index.insert(&entry.name, i) {
+            return Err(ConfigError::new(
+                file,
+                field("name"),
+                format!("duplicate name \"{}\" (also servers[{j}])", entry.name),
+            ));
+        }
+        let listen: SocketAddr = entry.listen.parse().map_err(|_| {
+            ConfigError::new(
+                file,
+                field("listen"),
+                format!(
+                    "\"{}\" is not an address like 127.0.0.1:10000",
+                    entry.listen
+                ),
+            )
+        })?;
+        if let Some(j) = addrs.insert(listen, i) {
+            return Err(ConfigError::new(
+                file,
+                field("listen"),
+                format!("duplicate address {listen} (also servers[{j}])"),
+            ));
+        }
+        servers.push(ServerConfig {
+            name: entry.name.clone(),
+            listen,
+            neighbours: Vec::new(),
+        });
+    }
+    let links = links(entries, &index, file)?;
+    for (i, list) in links {
+        let mut names: Vec<String> = list.iter().map(|&j| servers[j].name.clone()).collect();
+        names.sort();
+        servers[i].neighbours = names;
+    }
+    Ok(servers)
+}
+
+/// A name as it can appear in AT lines and handshakes.
+fn is_one_word(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('*')
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '=')
+}
+
+/// Every server's neighbours by index, each link on both sides, given the index of each name.
+fn links(
+    entries: &[ServerEntry],
+    index: &HashMap<&str, usize>,
+    file: &str,
+) -> Result<BTreeMap<usize, Vec<usize>>, ConfigError> {
+    let mut links: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("servers[{i}].neighbours");
+        for n in &entry.neighbours {
+            let Some(&j) = index.get(n.as_str()) else {
+                let known: Vec<&str> = entries.iter().map(|s| s.name.as_str()).collect();
+                return Err(ConfigError::new(
+                    file,
+                    field,
+                    format!("unknown server \"{n}\" (known: {})", known.join(", ")),
+                ));
+            };
+            if i == j {
+                return Err(ConfigError::new(
+                    file,
+                    field,
+                    format!("\"{n}\" cannot talk with itself"),
+                ));
+            }
+            for (a, b) in [(i, j), (j, i)] {
+                let list = links.entry(a).or_default();
+                if !list.contains(&b) {
+                    list.push(b);
+                }
+            }
+        }
+    }
+    Ok(links)
+}

@@ -1,0 +1,74 @@
+//! Step three of loading: what deserialized fine is checked to make a working herd (ranges,
+//! the Google key, the topology) and resolved into a [`Config`].
+
+use super::env::Env;
+use super::sections::{ConfigFile, HerdConfig};
+use super::{provider_name, topology, Config, ConfigError, PlacesConfig, ProviderKind};
+
+/// Checks `written` against the environment `env` found; `file` names it in errors.
+///
+/// # Errors
+/// A [`ConfigError`] for the first field that does not make a working herd (its line is left
+/// for the caller, who has the text, to fill in).
+pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Config, ConfigError> {
+    let places = places(written.places, env, file)?;
+    herd(&written.herd, file)?;
+    let servers = topology::resolve(&written.servers, file)?;
+    Ok(Config {
+        source: file.to_owned(),
+        places,
+        storage: written.storage,
+        herd: written.herd,
+        servers,
+    })
+}
+
+/// `[places]`: an http(s) base URL (kept without a trailing `/`), limits of at least 1, and
+/// the key a Google provider needs.
+fn places(mut places: PlacesConfig, env: &Env, file: &str) -> Result<PlacesConfig, ConfigError> {
+    if let Some(url) = &places.base_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                file,
+                "places.base_url",
+                format!("\"{url}\" is not an http:// or https:// address"),
+            ));
+        }
+        places.base_url = Some(url.trim_end_matches('/').to_owned());
+    }
+    at_least_one(file, "places.cache_capacity", places.cache_capacity)?;
+    at_least_one(file, "places.max_concurrent", places.max_concurrent as u64)?;
+    at_least_one(file, "places.rate_per_sec", u64::from(places.rate_per_sec))?;
+    if places.provider != ProviderKind::Offline && !env.api_key_set {
+        return Err(ConfigError::new(
+            file,
+            "places.api_key_env",
+            format!(
+                "the {:?} provider needs a Google API key, but the environment variable {} is not set",
+                provider_name(places.provider),
+                places.api_key_env
+            ),
+        ));
+    }
+    Ok(places)
+}
+
+/// `[herd]`: room for a protocol line, and at least one client connection.
+fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
+    if herd.max_line < 64 {
+        return Err(ConfigError::new(
+            file,
+            "herd.max_line",
+            format!("{} is too small (at least 64 bytes)", herd.max_line),
+        ));
+    }
+    at_least_one(file, "herd.max_connections", herd.max_connections as u64)
+}
+
+/// A count that must not be 0.
+fn at_least_one(file: &str, field: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(file, field, "must be at least 1"));
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The command line: subcommands, arguments and flags, as clap derives them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// An application server herd: peers that flood client locations and answer what is near them.
+#[derive(Parser)]
+#[command(name = "herd", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run one server in the foreground until SIGINT or SIGTERM.
+    Serve {
+        /// The server's name in the config.
+        name: String,
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run every server of the config in this process until Ctrl-C.
+    Up {
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Send lines to a server and print the answers; with no LINE, copy stdin like nc.
+    Client {
+        /// A server name of the config, or HOST:PORT.
+        target: String,
+        /// Lines to send (each gets a newline).
+        lines: Vec<String>,
+        /// The herd's config file, to resolve server names (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How long to wait for the answers, e.g. 10s.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Print a server's table (client, origin, time, location) sorted by client.
+    Dump {
+        /// A server name of the config, or HOST:PORT.
+        target: String,
+        /// The herd's config file, for names and the shared secret (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How long to wait for the table.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Salvage every valid stored record of a server whose store is damaged (run it while the
+    /// server is stopped).
+    Repair {
+        /// The server's name in the config.
+        name: String,
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Load-test a herd (ours or any server of the protocol), like redis-benchmark.
+    Bench(herd_bench::BenchArgs),
+    /// Check or print configs.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Ask the built-in offline index of world places.
+    #[command(subcommand)]
+    Places(PlacesCommand),
+}
+
+#[derive(Subcommand)]
+pub enum PlacesCommand {
+    /// The places within RADIUS_KM of a point, most prominent first.
+    #[command(allow_negative_numbers = true)]
+    Near {
+        /// Latitude in decimal degrees, -90 to 90.
+        lat: f64,
+        /// Longitude in decimal degrees, -180 to 180.
+        lng: f64,
+        /// Radius in kilometres (more than 0).
+        radius_km: f64,
+        /// How many places to list at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print the WHATSAT JSON (Nearby Search shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and print the resolved topology.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the built-in config.
+    Default,
+}
