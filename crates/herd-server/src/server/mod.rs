@@ -229,22 +229,16 @@ async fn recover(
 /// The shared secret from the variable `[herd] secret_env` names, if it is set; a warning in
 /// `log` otherwise.
 fn resolve_secret(config: &Config, log: &IoLog) -> Option<Vec<u8>> {
-    match &config.herd.secret_env {
-        Some(var) => match std::env::var(var) {
-            Ok(s) if !s.is_empty() => Some(s.into_bytes()),
-            _ => {
-                log.event(format!("warning: [herd] secret_env names {var}, which is not set: links are checked by name only"));
-                tracing::warn!("{var} is not set: links between servers are checked by name only");
-                None
-            }
-        },
-        None => {
-            log.event(
-                "warning: no [herd] secret_env: links between servers are checked by name only",
-            );
-            None
-        }
+    let secret = config.herd.secret();
+    if secret.is_none() {
+        let why = match &config.herd.secret_env {
+            Some(var) => format!("[herd] secret_env names {var}, which is not set"),
+            None => "no [herd] secret_env".to_string(),
+        };
+        log.event(format!("warning: {why}: links are checked by name only"));
+        tracing::warn!("{why}: links between servers are checked by name only");
     }
+    secret.map(String::into_bytes)
 }
 
 /// Spawns the node's link tasks, its accept loop on `listener` and its housekeeping.
