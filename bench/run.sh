@@ -44,10 +44,11 @@ trap 'exit 130' INT TERM
 # Servers prove the shared secret to each other.
 HERD_SECRET=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 export HERD_SECRET
-# Ports: a random block of 20 between 10100 and the kernel's ephemeral range (the held
+# Ports: a random block of 20 from 10100, low enough that its peer ports (+10000) stay below
+# the kernel's ephemeral range too (the held
 # connections use thousands of those), so two runs on one machine rarely collide.
 EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-BASE=$((10100 + (RANDOM % ((EPHEMERAL_LOW - 10200) / 20)) * 20))
+BASE=$((10100 + (RANDOM % ((EPHEMERAL_LOW - 20200) / 20)) * 20))
 
 log() { printf '%s\n' "$*" >&2; }
 

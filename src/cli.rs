@@ -45,7 +45,7 @@ pub enum Command {
     },
     /// Print a server's table (client, origin, time, location) sorted by client.
     Dump {
-        /// A server name of the config, or HOST:PORT.
+        /// A server name of the config, or the HOST:PORT of its peer port (`peer`).
         target: String,
         /// The herd's config file, for names and the shared secret (default: the built-in herd).
         #[arg(long)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use herd_server::config::{Config, ConfigError};
-use herd_server::server::{self, Running};
+use herd_server::server::{self, Listeners, Running};
 
 use cli::{Cli, Command, ConfigCommand, PlacesCommand};
 
@@ -99,10 +99,11 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
     known_server(&config, name)?;
     let places = places_provider(&config)?;
-    let running = server::start(&config, name, None, places).await?;
+    let running = server::start(&config, name, Listeners::default(), places).await?;
     eprintln!(
-        "{name} listening on {} (log: {})",
+        "{name} listening on {} (links on {}; log: {})",
         running.addr,
+        running.peer_addr,
         running.log_path.display()
     );
     wait_for_signal().await;
@@ -116,7 +117,7 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     let places = places_provider(&config)?;
     let mut running: Vec<Running> = Vec::new();
     for s in &config.servers {
-        match server::start(&config, &s.name, None, Arc::clone(&places)).await {
+        match server::start(&config, &s.name, Listeners::default(), Arc::clone(&places)).await {
             Ok(r) => running.push(r),
             Err(e) => {
                 for r in running {
@@ -127,14 +128,15 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         }
     }
     println!(
-        "{:<12} {:<22} {:<32} LOG",
-        "SERVER", "ADDRESS", "NEIGHBOURS"
+        "{:<12} {:<22} {:<22} {:<32} LOG",
+        "SERVER", "ADDRESS", "LINKS", "NEIGHBOURS"
     );
     for (s, r) in config.servers.iter().zip(&running) {
         println!(
-            "{:<12} {:<22} {:<32} {}",
+            "{:<12} {:<22} {:<22} {:<32} {}",
             s.name,
             r.addr,
+            r.peer_addr,
             s.neighbours.join(","),
             r.log_path.display()
         );
@@ -174,9 +176,13 @@ async fn client(
 }
 
 /// `herd dump TARGET`: prints a server's table, proving the shared secret if there is one.
+/// It talks to the server's peer port (a server name's `peer`, or HOST:PORT as given).
 async fn dump(target: &str, config: Option<&Path>, timeout: Duration) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
-    let addr = resolve_target(target, &config).await?;
+    let addr = match config.server(target) {
+        Some(s) => s.peer,
+        None => resolve_target(target, &config).await?,
+    };
     let name = config.server(target).map_or("*", |s| s.name.as_str());
     let secret = config.herd.secret();
     let table =

@@ -291,8 +291,8 @@ async fn real_herd_answers_every_scenario_without_errors() {
     let mut toml = String::new();
     for s in &herd.config.servers {
         toml.push_str(&format!(
-            "[[servers]]\nname = {:?}\nlisten = \"{}\"\nneighbours = {:?}\n\n",
-            s.name, s.listen, s.neighbours
+            "[[servers]]\nname = {:?}\nlisten = \"{}\"\npeer = \"{}\"\nneighbours = {:?}\n\n",
+            s.name, s.listen, s.peer, s.neighbours
         ));
     }
     let file = herd.dir.path().join("bench-herd.toml");

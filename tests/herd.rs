@@ -114,8 +114,8 @@ async fn a_shared_secret_is_required_when_configured() {
         })
         .await;
     }
-    // A client that knows a neighbour's name but not the secret gets nowhere.
-    let mut stream = tokio::net::TcpStream::connect(herd.addr("Clark"))
+    // A stranger on the peer port who knows a neighbour's name but not the secret gets nowhere.
+    let mut stream = tokio::net::TcpStream::connect(herd.server("Clark").peer_addr)
         .await
         .unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

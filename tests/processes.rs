@@ -71,3 +71,40 @@ async fn sigterm_stops_a_server_cleanly_with_its_log_flushed() {
     );
     assert!(log.contains("shutting down"), "{log}");
 }
+
+/// The classic graders stop a server with `lsof -ti:PORT | xargs kill`. Links use their own
+/// port, so a neighbour's link never touches another server's client port and that command
+/// names exactly one process, even with every link up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lsof_on_a_client_port_names_only_that_server() {
+    if std::process::Command::new("lsof")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: lsof is not installed (.ci/run installs it)");
+        return;
+    }
+    let mut herd = ProcHerd::new(TOPOLOGY_2023, "");
+    herd.start_all();
+    // Every link up: a record from one end reaches the far end.
+    ask(herd.addr("Bailey"), &["IAMAT linked +1+1 1"]).await;
+    wait_until_async("Clark learns 'linked'", || {
+        knows(&herd, "Clark", "linked", " linked +1+1 1")
+    })
+    .await;
+    for (name, _) in TOPOLOGY_2023 {
+        let port = herd.addr(name).port();
+        let out = std::process::Command::new("lsof")
+            .arg(format!("-ti:{port}"))
+            .output()
+            .unwrap();
+        let mut pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(pids, [herd.pid(name).unwrap()], "lsof -ti:{port} ({name})");
+    }
+}

@@ -254,6 +254,21 @@ async fn a_server_handshake_from_a_stranger_changes_nothing() {
     herd.stop().await;
 }
 
+/// Links have their own port: on the client port even a neighbour's genuine HELLO is just an
+/// invalid line, so the client port speaks one protocol and `lsof -ti:PORT` names one server.
+#[tokio::test]
+async fn the_client_port_answers_a_neighbours_hello_like_any_invalid_line() {
+    let pair: &[(&str, &[&str])] = &[("Bona", &["Clark"]), ("Clark", &["Bona"])];
+    let herd = TestHerd::start(pair, "").await;
+    let lines = ["HERD1 HELLO Bona Clark 00", "HERD1 PROOF -"];
+    let answer = herd.ask("Clark", &lines).await;
+    assert_eq!(
+        answer,
+        lines.iter().map(|l| format!("? {l}\n")).collect::<String>()
+    );
+    herd.stop().await;
+}
+
 #[tokio::test]
 async fn many_connections_at_once_are_all_answered() {
     let herd = TestHerd::start(SOLO, "").await;

@@ -29,10 +29,11 @@ pub struct TestHerd {
     pub dir: tempfile::TempDir,
 }
 
-/// Config text for `topology` on the given addresses, with `extra` TOML sections first.
+/// Config text for `topology` on the given (client, peer) addresses, with `extra` TOML
+/// sections first.
 pub fn config_text(
     topology: &[(&str, &[&str])],
-    addrs: &[SocketAddr],
+    addrs: &[(SocketAddr, SocketAddr)],
     dir: &std::path::Path,
     extra: &str,
 ) -> String {
@@ -40,9 +41,9 @@ pub fn config_text(
         "{extra}\n[storage]\ndir = {:?}\n",
         dir.display().to_string()
     );
-    for ((name, neighbours), addr) in topology.iter().zip(addrs) {
+    for ((name, neighbours), (addr, peer)) in topology.iter().zip(addrs) {
         text.push_str(&format!(
-            "\n[[servers]]\nname = {name:?}\nlisten = \"{addr}\"\nneighbours = {neighbours:?}\n"
+            "\n[[servers]]\nname = {name:?}\nlisten = \"{addr}\"\npeer = \"{peer}\"\nneighbours = {neighbours:?}\n"
         ));
     }
     text
@@ -54,9 +55,17 @@ impl TestHerd {
         let dir = tempfile::tempdir().unwrap();
         let mut listeners = Vec::new();
         for _ in topology {
-            listeners.push(server::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+            let any = "127.0.0.1:0".parse().unwrap();
+            listeners.push(server::Listeners {
+                client: Some(server::bind(any).unwrap()),
+                peer: Some(server::bind(any).unwrap()),
+            });
         }
-        let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        let addr = |l: &Option<tokio::net::TcpListener>| l.as_ref().unwrap().local_addr().unwrap();
+        let addrs: Vec<(SocketAddr, SocketAddr)> = listeners
+            .iter()
+            .map(|l| (addr(&l.client), addr(&l.peer)))
+            .collect();
         let config = Config::parse(
             &config_text(topology, &addrs, dir.path(), extra),
             "test.toml",
@@ -66,7 +75,7 @@ impl TestHerd {
         let mut servers = Vec::new();
         for ((name, _), listener) in topology.iter().zip(listeners) {
             servers.push(
-                server::start(&config, name, Some(listener), places.clone())
+                server::start(&config, name, listener, places.clone())
                     .await
                     .unwrap(),
             );

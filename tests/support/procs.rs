@@ -38,7 +38,10 @@ impl ProcHerd {
     /// `[storage]` table after its `dir`.
     pub fn with_storage(topology: &[(&str, &[&str])], extra: &str, storage: &str) -> ProcHerd {
         let dir = tempfile::tempdir().unwrap();
-        let addrs: Vec<SocketAddr> = topology.iter().map(|_| free_addr()).collect();
+        let addrs: Vec<(SocketAddr, SocketAddr)> = topology
+            .iter()
+            .map(|_| (free_addr(), free_addr()))
+            .collect();
         let config = dir.path().join("herd.toml");
         let data = dir.path().join("data");
         let mut text = config_text(topology, &addrs, &data, extra);
@@ -52,7 +55,7 @@ impl ProcHerd {
         let servers = topology
             .iter()
             .zip(&addrs)
-            .map(|((n, _), a)| (n.to_string(), *a))
+            .map(|((n, _), (a, _))| (n.to_string(), *a))
             .collect();
         ProcHerd {
             config,
@@ -96,6 +99,11 @@ impl ProcHerd {
             assert!(start.elapsed() < DEADLINE, "{name} did not start listening");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The process id of `name`'s running child, if it runs.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        self.children[self.index(name)].as_ref().map(Child::id)
     }
 
     /// Starts every server.

@@ -36,13 +36,19 @@ pub use herd_places::settings::{PlacesConfig, ProviderKind};
 pub use herd_store::Fsync as FsyncPolicy;
 pub use sections::{HerdConfig, StorageConfig};
 
+/// How far above its client port a server accepts its neighbours' links by default.
+pub const PEER_PORT_OFFSET: u16 = 10_000;
+
 /// One server of the herd.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     /// Its name, as it appears in AT lines.
     pub name: String,
-    /// Where it listens, for clients and for its neighbours alike.
+    /// Where it listens for clients (only the client protocol is spoken there).
     pub listen: SocketAddr,
+    /// Where it accepts links from its neighbours (and `herd dump`), like Redis Cluster's bus
+    /// port: by default `listen`'s IP with the port + [`PEER_PORT_OFFSET`].
+    pub peer: SocketAddr,
     /// The servers it talks with (symmetric: if A names B, B's list has A).
     pub neighbours: Vec<String>,
 }
@@ -141,9 +147,10 @@ impl Config {
         );
         for s in &self.servers {
             out.push_str(&format!(
-                "  {:<12} {:<22} talks with {}\n",
+                "  {:<12} {:<22} peers on {:<22} talks with {}\n",
                 s.name,
                 s.listen,
+                s.peer,
                 s.neighbours.join(", ")
             ));
         }

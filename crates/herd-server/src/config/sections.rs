@@ -82,6 +82,9 @@ pub(crate) struct ServerEntry {
     pub name: String,
     /// Its address, parsed when validated so that the message can say what is expected.
     pub listen: String,
+    /// Where it accepts links from its neighbours; by default `listen`'s IP, port + 10000.
+    #[serde(default)]
+    pub peer: Option<String>,
     /// The servers it names as neighbours (the other side need not name it back).
     #[serde(default)]
     pub neighbours: Vec<String>,

@@ -138,7 +138,7 @@ fn an_unknown_word_names_the_choices() {
 fn an_unknown_key_is_named_with_its_path() {
     assert_eq!(
         problem(&format!("{ONE}colour='blue'\n")),
-        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `neighbours`"
+        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `neighbours`"
     );
     assert!(problem("[herd]\nmax_lines = 100\n")
         .starts_with("t.toml:2: herd.max_lines: unknown field `max_lines`"));
@@ -261,4 +261,36 @@ fn an_unreadable_file_is_named() {
         .to_string()
         .starts_with("/no/such/herd.toml: (file): cannot read it: "));
     assert_eq!(e.line, None);
+}
+
+#[test]
+fn links_have_their_own_port_by_default_ten_thousand_above() {
+    let c = Config::builtin();
+    let ports: Vec<u16> = c.servers.iter().map(|s| s.peer.port()).collect();
+    assert_eq!(ports, [20000, 20001, 20002, 20003, 20004]);
+    let own = Config::parse(
+        "[[servers]]\nname='A'\nlisten='127.0.0.1:1'\npeer='127.0.0.2:7'\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(own.servers[0].peer, "127.0.0.2:7".parse().unwrap());
+}
+
+#[test]
+fn a_default_peer_port_past_65535_or_a_taken_one_is_refused() {
+    let high = problem("[[servers]]\nname='A'\nlisten='127.0.0.1:60000'\n");
+    assert!(high.contains("servers[0].peer:"), "{high}");
+    assert!(high.contains("70000, past 65535"), "{high}");
+    let taken = problem(
+        "[[servers]]\nname='A'\nlisten='127.0.0.1:1'\n[[servers]]\nname='B'\nlisten='127.0.0.1:10001'\n",
+    );
+    assert!(
+        taken.contains("servers[1].listen: duplicate address 127.0.0.1:10001"),
+        "{taken}"
+    );
+    let bad = problem("[[servers]]\nname='A'\nlisten='127.0.0.1:1'\npeer='x'\n");
+    assert!(
+        bad.contains("servers[0].peer: \"x\" is not an address"),
+        "{bad}"
+    );
 }

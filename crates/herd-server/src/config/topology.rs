@@ -63,9 +63,19 @@ pub(crate) fn resolve(
                 format!("duplicate address {listen} (also servers[{j}])"),
             ));
         }
+        let peer = peer_address(entry, listen)
+            .map_err(|problem| ConfigError::new(file, field("peer"), problem))?;
+        if let Some(j) = addrs.insert(peer, i) {
+            return Err(ConfigError::new(
+                file,
+                field("peer"),
+                format!("duplicate address {peer} (also servers[{j}])"),
+            ));
+        }
         servers.push(ServerConfig {
             name: entry.name.clone(),
             listen,
+            peer,
             neighbours: Vec::new(),
         });
     }
@@ -76,6 +86,26 @@ pub(crate) fn resolve(
         servers[i].neighbours = names;
     }
     Ok(servers)
+}
+
+/// Where `entry` accepts its neighbours' links: its `peer`, or `listen`'s IP with the port +
+/// [`PEER_PORT_OFFSET`](super::PEER_PORT_OFFSET).
+fn peer_address(entry: &ServerEntry, listen: SocketAddr) -> Result<SocketAddr, String> {
+    match &entry.peer {
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("\"{text}\" is not an address like 127.0.0.1:20000")),
+        None => {
+            let port = listen.port().checked_add(super::PEER_PORT_OFFSET).ok_or_else(|| {
+                format!(
+                    "the default peer port is the listen port + {} = {}, past 65535; set `peer = \"HOST:PORT\"` for this server",
+                    super::PEER_PORT_OFFSET,
+                    u32::from(listen.port()) + u32::from(super::PEER_PORT_OFFSET)
+                )
+            })?;
+            Ok(SocketAddr::new(listen.ip(), port))
+        }
+    }
 }
 
 /// A name as it can appear in AT lines and handshakes.

@@ -1,7 +1,6 @@
-//! The accepting side of a link: a connection whose first line is a neighbour's HELLO is
-//! authenticated and handed to that neighbour's link (or, for `herd dump`, answered with the
-//! table). The client listener finds such lines today; the simulation hands its in-memory
-//! connections here directly.
+//! The accepting side of a link: a connection to the peer port whose first line is a
+//! neighbour's HELLO is authenticated and handed to that neighbour's link (or, for `herd dump`,
+//! answered with the table). The simulation hands its in-memory connections here too.
 
 use std::sync::Arc;
 

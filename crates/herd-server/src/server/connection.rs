@@ -1,6 +1,6 @@
 //! One client connection: read lines, answer each in order, one write per batch of ready
 //! answers. The records a batch makes go to each neighbour in one write too, before the
-//! answers. The first line may instead open a link from a neighbouring server.
+//! answers. Only the client protocol is spoken here: links arrive on the peer port.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,7 +11,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::node::{HeldForwards, Node};
-use crate::peer::accept;
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -33,17 +32,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream) {
     let mut out = Vec::new();
     let mut held = node.held_forwards();
     let mut framer = LineFramer::new(node.max_line);
-    let mut first = true;
     let mut eof = false;
     loop {
         while let Some(frame) = framer.next_frame(&mut buf, eof) {
-            if std::mem::take(&mut first) {
-                if let Frame::Line(line) = &frame {
-                    if let Some(hello) = accept::neighbour_hello(&node, line) {
-                        return accept::open_link(node, Box::new(stream), buf, hello).await;
-                    }
-                }
-            }
             let mut answering = Answering {
                 node: &node,
                 out: &mut out,

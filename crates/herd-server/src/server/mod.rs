@@ -1,6 +1,10 @@
 //! Running a server: bind, start its links and log, accept clients until shut down.
 //!
-//! [`start`] takes an optional already-bound listener, so tests bind port 0 first and build
+//! A server listens twice: for clients on its `listen` address (only the client protocol is
+//! spoken there) and for its neighbours' links on its `peer` address, each with its own
+//! connection budget, so filling one never starves the other.
+//!
+//! [`start`] takes optional already-bound listeners, so tests bind port 0 first and build
 //! the herd's config from the real addresses. A semaphore permit is taken before each
 //! `accept()` and lives in the connection's task, which caps open client connections.
 
@@ -18,7 +22,7 @@ use crate::config::Config;
 use crate::iolog::{IoLog, IoLogWriter};
 use crate::node::{Node, NodeParts};
 use crate::peer::transport::{Tcp, Transport};
-use crate::peer::{link, PeerLink};
+use crate::peer::{accept, link, PeerLink};
 use herd_core::record::stored_is_newer;
 use herd_core::replica::{Event, Replica};
 use herd_places::PlacesProvider;
@@ -57,8 +61,10 @@ pub enum StartError {
 pub struct Running {
     /// The server's shared state.
     pub node: Arc<Node>,
-    /// Where it listens.
+    /// Where it listens for clients.
     pub addr: SocketAddr,
+    /// Where it accepts its neighbours' links.
+    pub peer_addr: SocketAddr,
     /// Where its log file is.
     pub log_path: PathBuf,
     /// The log's writer, flushed at shutdown.
@@ -108,7 +114,20 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     socket.listen(BACKLOG).map_err(fail)
 }
 
-/// Starts server `name` of `config`, on `listener` if given (else it binds its configured
+/// Listeners a caller bound already (tests bind port 0); a missing one is bound from the config.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// For clients, instead of the configured `listen`.
+    pub client: Option<TcpListener>,
+    /// For neighbours' links, instead of the configured `peer`.
+    pub peer: Option<TcpListener>,
+}
+
+/// How many link connections (neighbours and `herd dump`) a server holds at most at once,
+/// beyond one per neighbour.
+const PEER_CONNECTIONS_SPARE: usize = 16;
+
+/// Starts server `name` of `config`, on `listeners` where given (else it binds its configured
 /// address), answering WHATSAT through `places`: recovers what it stored, binds, resolves the
 /// secret, then spawns its links, accept loop and housekeeping.
 ///
@@ -118,10 +137,10 @@ pub fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 pub async fn start(
     config: &Config,
     name: &str,
-    listener: Option<TcpListener>,
+    listeners: Listeners,
     places: Arc<dyn PlacesProvider>,
 ) -> Result<Running, StartError> {
-    start_on(config, name, listener, places, Arc::new(Tcp)).await
+    start_on(config, name, listeners, places, Arc::new(Tcp)).await
 }
 
 /// [`start`], with links that dial through `transport` (the simulation's in-memory network).
@@ -131,7 +150,7 @@ pub async fn start(
 pub async fn start_on(
     config: &Config,
     name: &str,
-    listener: Option<TcpListener>,
+    listeners: Listeners,
     places: Arc<dyn PlacesProvider>,
     transport: Arc<dyn Transport>,
 ) -> Result<Running, StartError> {
@@ -144,17 +163,14 @@ pub async fn start_on(
         })?;
     // Load what was stored before listening, so no client ever sees a half-loaded table.
     let (replica, store, recovery) = recover(config, name, me.neighbours.len()).await?;
-    let listener = match listener.map_or_else(|| bind(me.listen), Ok) {
-        Ok(l) => l,
+    let bound = match bind_both(listeners, me) {
+        Ok(bound) => bound,
         Err(e) => {
             let _ = store.close().await;
             return Err(e);
         }
     };
-    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-        addr: me.listen,
-        source,
-    })?;
+    let (listener, peer_listener, addr, peer_addr) = bound;
     let log_path = config.storage.dir.join(name).join("herd.log");
     let (log, log_writer) = IoLog::open(&log_path);
     log.event(recovery);
@@ -166,7 +182,7 @@ pub async fn start_on(
         .filter_map(|(id, n)| {
             config
                 .server(n)
-                .map(|s| Arc::new(PeerLink::new(id, name, n, s.listen)))
+                .map(|s| Arc::new(PeerLink::new(id, name, n, s.peer)))
         })
         .collect();
     let node = Arc::new(Node::new(NodeParts {
@@ -181,15 +197,16 @@ pub async fn start_on(
         max_line: config.herd.max_line,
     }));
     node.log.event(format!(
-        "{name} listening on {addr}, neighbours: {}",
+        "{name} listening on {addr} (links on {peer_addr}), neighbours: {}",
         me.neighbours.join(", ")
     ));
     // What was stored may have aged past forget_after while the server was down.
     forget(&node, config.storage.forget_after).await;
-    spawn_tasks(&node, config, listener);
+    spawn_tasks(&node, config, listener, peer_listener);
     Ok(Running {
         node,
         addr,
+        peer_addr,
         log_path,
         log_writer,
     })
@@ -241,8 +258,36 @@ fn resolve_secret(config: &Config, log: &IoLog) -> Option<Vec<u8>> {
     secret.map(String::into_bytes)
 }
 
-/// Spawns the node's link tasks, its accept loop on `listener` and its housekeeping.
-fn spawn_tasks(node: &Arc<Node>, config: &Config, listener: TcpListener) {
+/// The client and peer listeners, bound from the config where not given, with their addresses.
+fn bind_both(
+    listeners: Listeners,
+    me: &crate::config::ServerConfig,
+) -> Result<(TcpListener, TcpListener, SocketAddr, SocketAddr), StartError> {
+    let client = listeners.client.map_or_else(|| bind(me.listen), Ok)?;
+    let peer = listeners.peer.map_or_else(|| bind(me.peer), Ok)?;
+    let addr = client.local_addr().map_err(|source| StartError::Bind {
+        addr: me.listen,
+        source,
+    })?;
+    let peer_addr = peer.local_addr().map_err(|source| StartError::Bind {
+        addr: me.peer,
+        source,
+    })?;
+    Ok((client, peer, addr, peer_addr))
+}
+
+/// Spawns the node's link tasks, its accept loops and its housekeeping.
+fn spawn_tasks(
+    node: &Arc<Node>,
+    config: &Config,
+    listener: TcpListener,
+    peer_listener: TcpListener,
+) {
+    node.tasks.spawn(accept_peers(
+        node.clone(),
+        peer_listener,
+        node.links.len() + PEER_CONNECTIONS_SPARE,
+    ));
     for id in 0..node.links.len() {
         node.tasks.spawn(link::run(node.clone(), id));
     }
@@ -310,7 +355,37 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
     }
 }
 
-/// Accepts connections until shutdown; each gets a task holding a connection permit.
+/// Accepts neighbours' links (and `herd dump`) until shutdown, within their own budget: each
+/// connection is authenticated and handed to its link (see [`accept`]).
+async fn accept_peers(node: Arc<Node>, listener: TcpListener, max_connections: usize) {
+    let permits = Arc::new(Semaphore::new(max_connections));
+    loop {
+        let accepted = tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                // Over budget: close it at once (a neighbour redials with backoff).
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let node2 = node.clone();
+                node.tasks.spawn(async move {
+                    accept::accept_stream(node2, Box::new(stream)).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accepting a link failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Accepts client connections until shutdown; each gets a task holding a connection permit.
 async fn accept_loop(node: Arc<Node>, listener: TcpListener, max_connections: usize) {
     let permits = Arc::new(Semaphore::new(max_connections));
     loop {
