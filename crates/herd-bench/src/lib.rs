@@ -8,6 +8,8 @@
 //! - [`topology`]: the herd's servers and links as the bench sees them.
 //! - [`report`]: tallies, HDR percentiles, text and JSON output.
 //! - [`plot`]: the latency-by-percentile chart as SVG.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod answer;
 pub mod command;

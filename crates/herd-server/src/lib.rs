@@ -11,6 +11,7 @@
 //! - [`iolog`]: the per-server log of input, output and link events, written off the hot path;
 //! - [`client`]: a line client for the CLI (and `herd dump`).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod arrivals;
 pub mod client;
