@@ -38,10 +38,21 @@ finds="${FUZZ_FINDS:-$fuzz/target/finds/$target}"
 mkdir -p "$crashes" "$finds"
 args=(-dict="$fuzz/dicts/$target.dict" -artifact_prefix="$crashes/")
 
+# Longest input per target unless -max_len is given: lines targets gain little from inputs of
+# more than a few lines, and each input costs time in proportion to its length (libFuzzer's
+# default, 4096, is kept where a frame or a store log needs the room, or a handshake line must
+# pass its 1024-byte limit).
+case "$target" in
+  client_lines | peer_wire) max_len=1024 ;;
+  handshake) max_len=512 ;;
+  *) max_len= ;;
+esac
+
 given_inputs=no
 merging=no
 for arg in "$@"; do
   case "$arg" in
+    -max_len=*) max_len= ;;
     -merge=1) merging=yes ;;
     -*) ;;
     *) given_inputs=yes ;;
@@ -54,5 +65,8 @@ if [[ $given_inputs == no ]]; then
     # libFuzzer writes new inputs to the first directory only.
     args+=("$finds" "$fuzz/corpus/$target")
   fi
+fi
+if [[ -n $max_len ]]; then
+  args+=(-max_len="$max_len")
 fi
 exec "$bin" "${args[@]}" "$@"
