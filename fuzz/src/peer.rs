@@ -14,7 +14,7 @@
 //!   space or `=`.
 
 use bytes::{Bytes, BytesMut};
-use herd_core::flood::Watermarks;
+use herd_core::replica::Watermarks;
 use herd_core::peer_wire::{self, PeerLine};
 use herd_core::protocol::command::{is_field_space, split_fields};
 use herd_core::protocol::frame::{Frame, LineFramer};
