@@ -14,11 +14,11 @@
 //!   space or `=`.
 
 use bytes::{Bytes, BytesMut};
-use herd_core::replica::Watermarks;
 use herd_core::peer_wire::{self, PeerLine};
 use herd_core::protocol::command::{is_field_space, split_fields};
 use herd_core::protocol::frame::{Frame, LineFramer};
 use herd_core::record::{stored_is_newer, Record};
+use herd_core::replica::Watermarks;
 
 /// The line limit of a link (`PEER_MAX_LINE` in crates/herd-server/src/peer/link.rs).
 const PEER_MAX_LINE: usize = 1 << 20;
