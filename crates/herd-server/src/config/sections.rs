@@ -36,6 +36,12 @@ pub struct StorageConfig {
     /// Clients whose newest client time is older than this are forgotten.
     #[serde(with = "humantime_serde")]
     pub forget_after: Option<Duration>,
+    /// Bytes of I/O log entries that may wait for a slow disk; more are dropped and counted.
+    pub log_queue_bytes: usize,
+    /// The size at which `herd.log` is rotated, in bytes.
+    pub log_max_bytes: u64,
+    /// How many rotated logs are kept (`herd.log.1` .. `herd.log.N`).
+    pub log_keep: usize,
 }
 
 impl Default for StorageConfig {
@@ -44,6 +50,9 @@ impl Default for StorageConfig {
             dir: PathBuf::from("herd-data"),
             fsync: FsyncPolicy::Batch,
             forget_after: None,
+            log_queue_bytes: 8 * 1024 * 1024,
+            log_max_bytes: 64 * 1024 * 1024,
+            log_keep: 3,
         }
     }
 }

@@ -48,6 +48,9 @@ fn keys_left_out_keep_the_documented_defaults() {
             dir: PathBuf::from("herd-data"),
             fsync: FsyncPolicy::Batch,
             forget_after: None,
+            log_queue_bytes: 8 * 1024 * 1024,
+            log_max_bytes: 64 * 1024 * 1024,
+            log_keep: 3,
         }
     );
     assert_eq!(
@@ -66,7 +69,8 @@ fn every_key_is_read() {
     let text = format!(
         "[places]\nprovider='google-legacy'\nbase_url='http://127.0.0.1:9/'\napi_key_env='K'\n\
          timeout='2s'\ncache_ttl='1m'\ncache_capacity=5\nmax_concurrent=6\nrate_per_sec=7\n\
-         [storage]\ndir='d'\nfsync='never'\nforget_after='24h'\n\
+         [storage]\ndir='d'\nfsync='never'\nforget_after='24h'\nlog_queue_bytes=65536\n\
+         log_max_bytes=4096\nlog_keep=0\n\
          [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n{ONE}"
     );
     let c = parse_in(&text, "t.toml", |_| Env { api_key_set: true }).unwrap();
@@ -86,6 +90,14 @@ fn every_key_is_read() {
     assert_eq!(c.storage.dir, PathBuf::from("d"));
     assert_eq!(c.storage.fsync, FsyncPolicy::Never);
     assert_eq!(c.storage.forget_after, Some(Duration::from_secs(24 * 3600)));
+    assert_eq!(
+        (
+            c.storage.log_queue_bytes,
+            c.storage.log_max_bytes,
+            c.storage.log_keep
+        ),
+        (65_536, 4096, 0)
+    );
     assert_eq!(c.herd.secret_env.as_deref(), Some("S"));
     assert!(!c.herd.catch_up);
     assert_eq!((c.herd.max_line, c.herd.max_connections), (64, 8));
@@ -180,6 +192,26 @@ fn each_range_check_names_its_field() {
     assert_eq!(
         problem(&format!("[herd]\nmax_line = 63\n{ONE}")),
         "t.toml:2: herd.max_line: 63 is too small (at least 64 bytes)"
+    );
+    assert_eq!(
+        problem(&format!("[storage]\nlog_queue_bytes = 1000\n{ONE}")),
+        "t.toml:2: storage.log_queue_bytes: 1000 is too small (at least 65536 bytes)"
+    );
+    assert_eq!(
+        problem(&format!("[storage]\nlog_queue_bytes = 2000000000\n{ONE}")),
+        "t.toml:2: storage.log_queue_bytes: 2000000000 is too large (at most 1073741824 bytes)"
+    );
+    assert_eq!(
+        problem(&format!("\n[storage]\nlog_max_bytes = 4095\n{ONE}")),
+        "t.toml:3: storage.log_max_bytes: 4095 is too small (at least 4096 bytes)"
+    );
+    assert_eq!(
+        problem(&format!("[storage]\nlog_keep = 101\n{ONE}")),
+        "t.toml:2: storage.log_keep: 101 is too large (at most 100 files)"
+    );
+    assert_eq!(
+        problem("[storage]\nlog_keep = -1\n"),
+        "t.toml:2: storage.log_keep: invalid value: integer `-1`, expected usize"
     );
 }
 

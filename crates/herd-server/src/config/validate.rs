@@ -2,7 +2,7 @@
 //! the Google key, the topology) and resolved into a [`Config`].
 
 use super::env::Env;
-use super::sections::{ConfigFile, HerdConfig};
+use super::sections::{ConfigFile, HerdConfig, StorageConfig};
 use super::{provider_name, topology, Config, ConfigError, PlacesConfig, ProviderKind};
 
 /// Checks `written` against the environment `env` found; `file` names it in errors.
@@ -13,6 +13,7 @@ use super::{provider_name, topology, Config, ConfigError, PlacesConfig, Provider
 pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Config, ConfigError> {
     let places = places(written.places, env, file)?;
     herd(&written.herd, file)?;
+    storage(&written.storage, file)?;
     let servers = topology::resolve(&written.servers, file)?;
     Ok(Config {
         source: file.to_owned(),
@@ -63,6 +64,63 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
         ));
     }
     at_least_one(file, "herd.max_connections", herd.max_connections as u64)
+}
+
+/// The range of `storage.log_queue_bytes`: room for a burst of lines, at most 1 GiB of memory.
+const LOG_QUEUE_BYTES: (u64, u64) = (64 * 1024, 1024 * 1024 * 1024);
+/// The range of `storage.log_max_bytes`: a file holds a good many lines.
+const LOG_MAX_BYTES: (u64, u64) = (4096, u64::MAX);
+/// The range of `storage.log_keep`: each rotation renames every file kept.
+const LOG_KEEP: (u64, u64) = (0, 100);
+
+/// `[storage]`: I/O log limits that leave room for lines and do not run away.
+fn storage(storage: &StorageConfig, file: &str) -> Result<(), ConfigError> {
+    within(
+        file,
+        "storage.log_queue_bytes",
+        storage.log_queue_bytes as u64,
+        LOG_QUEUE_BYTES,
+        " bytes",
+    )?;
+    within(
+        file,
+        "storage.log_max_bytes",
+        storage.log_max_bytes,
+        LOG_MAX_BYTES,
+        " bytes",
+    )?;
+    within(
+        file,
+        "storage.log_keep",
+        storage.log_keep as u64,
+        LOG_KEEP,
+        " files",
+    )
+}
+
+/// A value that must lie in `least..=most`.
+fn within(
+    file: &str,
+    field: &str,
+    value: u64,
+    (least, most): (u64, u64),
+    unit: &str,
+) -> Result<(), ConfigError> {
+    if value < least {
+        return Err(ConfigError::new(
+            file,
+            field,
+            format!("{value} is too small (at least {least}{unit})"),
+        ));
+    }
+    if value > most {
+        return Err(ConfigError::new(
+            file,
+            field,
+            format!("{value} is too large (at most {most}{unit})"),
+        ));
+    }
+    Ok(())
 }
 
 /// A count that must not be 0.

@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
-use crate::iolog::{IoLog, IoLogWriter};
+use crate::iolog::{IoLog, IoLogWriter, LogLimits};
 use crate::node::{Node, NodeParts};
 use crate::peer::transport::{Tcp, Transport};
 use crate::peer::{accept, link, PeerLink};
@@ -172,7 +172,7 @@ pub async fn start_on(
     };
     let (listener, peer_listener, addr, peer_addr) = bound;
     let log_path = config.storage.dir.join(name).join("herd.log");
-    let (log, log_writer) = IoLog::open(&log_path);
+    let (log, log_writer) = IoLog::open(&log_path, LogLimits::from(&config.storage));
     log.event(recovery);
     let secret = resolve_secret(config, &log);
     let links: Vec<Arc<PeerLink>> = me
