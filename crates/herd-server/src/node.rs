@@ -173,29 +173,6 @@ impl Node {
         held: &mut HeldForwards,
     ) -> Result<(Record, Option<Durable>), ClientError> {
         loop {
-            // RACE 1 (reintroduced for a test, never commit): number, await, then offer.
-            let taken = self.replica().take_number(now_nanos);
-            let seq = match taken {
-                Ok(seq) => seq,
-                Err(need) => {
-                    self.renew_lease(need.lease).await?;
-                    continue;
-                }
-            };
-            if let Some(store) = &self.store {
-                let _ = store.sync().await;
-            }
-            let mut permit = self.reserve().await;
-            let mut actions = Vec::new();
-            let record = {
-                let mut replica = self.replica();
-                let record = replica.offer_numbered(report, seq, now_nanos, &mut actions);
-                (record, self.persist(&actions, &mut permit))
-            };
-            self.carry_out(actions, held);
-            #[allow(clippy::needless_return)]
-            return Ok(record);
-            #[allow(unreachable_code)]
             let mut permit = self.reserve().await;
             let mut actions = Vec::new();
             let numbered = {

@@ -218,33 +218,6 @@ impl Replica {
         Ok(record)
     }
 
-    /// RACE 1 (reintroduced for a test, never commit): gives the next number.
-    pub fn take_number(&mut self, now_nanos: i128) -> Result<u64, NeedLease> {
-        let now_micros = u64::try_from(now_nanos / 1000).unwrap_or(0);
-        self.numbers.next(now_micros)
-    }
-
-    /// RACE 1 (reintroduced for a test, never commit): offers a record numbered earlier.
-    pub fn offer_numbered(
-        &mut self,
-        report: &ClientReport<'_>,
-        seq: u64,
-        now_nanos: i128,
-        actions: &mut Vec<Action>,
-    ) -> Record {
-        let record = Record::received(
-            &self.me,
-            seq,
-            now_nanos,
-            report.client,
-            report.location,
-            report.time,
-            report.position,
-        );
-        self.offer(record.clone(), None, actions);
-        record
-    }
-
     /// The lease `lease` is stored (and synced).
     pub fn lease_stored(&mut self, lease: u64) {
         self.numbers.lease_stored(lease);
