@@ -60,37 +60,37 @@ pub struct Sim {
     /// What kind of run this is.
     pub scenario: Scenario,
     /// The seed of `rng`.
-    pub seed: u64,
+    seed: u64,
     /// Picks every step.
     pub rng: StdRng,
     /// The network between the servers.
     pub net: Arc<MemNet>,
     /// The herd's config (server addresses are the network's, never bound).
-    pub config: Config,
+    config: Config,
     /// Shared by every server.
-    pub places: Arc<dyn PlacesProvider>,
+    places: Arc<dyn PlacesProvider>,
     /// Server names, in config order.
     pub names: Vec<String>,
     /// Their configured listen addresses (the network's keys).
-    pub listen: Vec<SocketAddr>,
+    listen: Vec<SocketAddr>,
     /// The links, as pairs of indices into `names`.
     pub edges: Vec<(usize, usize)>,
     /// Each server while it runs.
     pub running: Vec<Option<Running>>,
     /// Every record `Node::client` returned, by origin, in the order made (so by number).
-    pub made: BTreeMap<String, Vec<Record>>,
+    made: BTreeMap<String, Vec<Record>>,
     /// The newest record of each client.
-    pub newest: BTreeMap<Vec<u8>, Record>,
+    newest: BTreeMap<Vec<u8>, Record>,
     /// The last client time given (one counter for all clients: every client's times grow).
-    pub client_time: u64,
+    client_time: u64,
     /// What happened, one line per step.
-    pub timeline: Vec<String>,
+    timeline: Vec<String>,
     /// Print the timeline as it happens.
-    pub trace: bool,
+    trace: bool,
     /// The step being run, for messages.
     pub step: usize,
     /// When the run started (simulated).
-    pub started: Instant,
+    started: Instant,
     /// The servers' files; removed when the run ends.
     pub dir: tempfile::TempDir,
 }
@@ -184,16 +184,19 @@ impl Sim {
         EPOCH_NANOS + self.started.elapsed().as_nanos() as i128
     }
 
+    /// Server `i`'s node, while it runs.
     pub fn node(&self, i: usize) -> Option<Arc<Node>> {
         self.running[i].as_ref().map(|r| r.node.clone())
     }
 
+    /// The servers that run.
     pub fn up(&self) -> Vec<usize> {
         (0..self.names.len())
             .filter(|&i| self.running[i].is_some())
             .collect()
     }
 
+    /// The servers that are down.
     pub fn down(&self) -> Vec<usize> {
         (0..self.names.len())
             .filter(|&i| self.running[i].is_none())
@@ -524,21 +527,15 @@ impl Sim {
         Burst { task, reports }
     }
 
-    /// How many of `burst`'s reports server `i` holds (or holds newer).
-    pub fn holds_of(&self, i: usize, burst: &Burst) -> usize {
-        let Some(node) = self.node(i) else {
-            return 0;
-        };
-        // Client times all have the same width, so they compare as bytes.
-        burst
-            .reports
-            .iter()
-            .filter(|(id, time)| {
-                node.table()
-                    .get(id.as_bytes())
-                    .is_some_and(|r| r.time() >= time.as_bytes())
-            })
-            .count()
+    /// Waits until server `i` holds a record of `client` (as a WHATSAT would): woken by the
+    /// change itself, or after 10 s of simulated time once nothing else happens.
+    pub async fn wait_for_client(&self, i: usize, client: &str) {
+        if let Some(node) = self.node(i) {
+            let grace = Duration::from_secs(10);
+            node.arrivals
+                .wait_for(node.table(), client.as_bytes(), grace)
+                .await;
+        }
     }
 
     /// Waits for a [`Burst`] and notes what it made.

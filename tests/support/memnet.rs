@@ -81,6 +81,12 @@ impl Pipe {
         !(s.eof || s.reader_gone || s.reset)
     }
 
+    /// Whether a reset would still change anything (bytes may still be read).
+    fn is_live(&self) -> bool {
+        let s = self.lock();
+        !(s.reader_gone || s.reset)
+    }
+
     /// Reads what is there; `Pending` (with `cx` registered) when nothing is and the writer
     /// is still there.
     fn poll_read(&self, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
@@ -333,6 +339,14 @@ impl Connection {
             .all(|p| p.upgrade().is_some_and(|p| p.is_open()))
     }
 
+    /// Whether an end may still read from it (a half-closed connection still delivers).
+    fn is_live(&self) -> bool {
+        self.pipes
+            .iter()
+            .any(|p| p.upgrade().is_some_and(|p| p.is_live()))
+    }
+
+    /// Resets both directions.
     fn reset(&self) {
         for pipe in self.pipes.iter().filter_map(Weak::upgrade) {
             pipe.reset();
@@ -349,7 +363,7 @@ struct NetState {
     cuts: HashSet<(String, String)>,
     /// Servers that reach nobody.
     isolated: HashSet<String>,
-    /// Connections made and not yet known to be closed.
+    /// Connections made and not yet fully closed.
     connections: Vec<Connection>,
 }
 
@@ -368,7 +382,7 @@ impl NetState {
             }
             c.reset();
         }
-        self.connections.retain(Connection::is_open);
+        self.connections.retain(Connection::is_live);
         n
     }
 }
@@ -454,9 +468,10 @@ impl MemNet {
     /// The open connections, as (dialer, acceptor), oldest first.
     pub fn open_connections(&self) -> Vec<(String, String)> {
         let mut s = self.lock();
-        s.connections.retain(Connection::is_open);
+        s.connections.retain(Connection::is_live);
         s.connections
             .iter()
+            .filter(|c| c.is_open())
             .map(|c| (c.dialer.clone(), c.acceptor.clone()))
             .collect()
     }
@@ -465,11 +480,10 @@ impl MemNet {
     /// connection; new dials still go through). Returns its ends, if there was one.
     pub fn reset_one(&self, index: usize) -> Option<(String, String)> {
         let mut s = self.lock();
-        s.connections.retain(Connection::is_open);
-        let c = s.connections.get(index)?;
+        let c = s.connections.iter().filter(|c| c.is_open()).nth(index)?;
         c.reset();
         let ends = (c.dialer.clone(), c.acceptor.clone());
-        s.connections.retain(Connection::is_open);
+        s.connections.retain(Connection::is_live);
         Some(ends)
     }
 
@@ -485,9 +499,12 @@ impl MemNet {
     /// the new connection while it still works through the old one. Returns how many.
     pub fn drop_at_dialer(&self, a: &str, b: &str) -> usize {
         let mut s = self.lock();
-        s.connections.retain(Connection::is_open);
         let mut n = 0;
-        for c in s.connections.iter().filter(|c| c.joins(a, b)) {
+        for c in s
+            .connections
+            .iter()
+            .filter(|c| c.is_open() && c.joins(a, b))
+        {
             let [there, back] = &c.pipes;
             if let Some(back) = back.upgrade() {
                 back.reset();
@@ -497,7 +514,7 @@ impl MemNet {
             }
             n += 1;
         }
-        s.connections.retain(Connection::is_open);
+        s.connections.retain(Connection::is_live);
         n
     }
 
@@ -521,7 +538,7 @@ impl MemNet {
         }
         let there = Pipe::new(PIPE_CAPACITY);
         let back = Pipe::new(PIPE_CAPACITY);
-        s.connections.retain(Connection::is_open);
+        s.connections.retain(Connection::is_live);
         s.connections.push(Connection {
             dialer: from.to_string(),
             acceptor: to.clone(),
