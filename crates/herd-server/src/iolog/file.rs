@@ -176,7 +176,8 @@ impl LogFile {
     }
 
     /// Opens the file for appending, creating its folder and the file (mode 0600); a
-    /// regular file that others could read (left by an older version) is made private.
+    /// regular file that others could read (left by an older version) is made private, and
+    /// one that cannot be is not written (an error, retried like any other).
     fn open(&mut self) -> io::Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;

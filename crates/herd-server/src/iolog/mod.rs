@@ -32,8 +32,9 @@ use bytes::Bytes;
 
 use crate::config::StorageConfig;
 
-/// What an entry costs in the queue beyond its text: the entry and its slot in the channel.
-const ENTRY_COST: usize = 64;
+/// What an entry costs in the queue beyond its text: its slot in the channel (the message and
+/// the slot's state) and the allocator's overhead for its copy of the text.
+const ENTRY_COST: usize = std::mem::size_of::<Message>() + 32;
 /// How long [`IoLogWriter::finish`] waits for the writer (a hung disk must not hang shutdown).
 const FINISH_DEADLINE: Duration = Duration::from_secs(5);
 
