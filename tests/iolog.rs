@@ -26,6 +26,22 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Starts Solo and waits for its log: a server that exited instead (its port taken by another
+/// process between `free_addr` and its bind, say) fails here, not later as a wrong answer.
+fn start_solo(herd: &mut ProcHerd) {
+    herd.start("Solo");
+    let start = Instant::now();
+    while !herd.log_path("Solo").exists() {
+        let child = herd.children[0].as_mut().unwrap();
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = text_of(&herd.dir.path().join("Solo.stderr"));
+            panic!("Solo exited ({status}): {stderr}");
+        }
+        assert!(start.elapsed() < DEADLINE, "Solo never opened its log");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Sends IAMAT `client` to Solo and checks the answer is its AT line, exactly.
 async fn iamat_is_answered(herd: &ProcHerd, client: &str, time: u32) {
     let answer = ask(
@@ -44,7 +60,7 @@ async fn iamat_is_answered(herd: &ProcHerd, client: &str, time: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_rotates_at_log_max_bytes_and_keeps_log_keep_files() {
     let mut herd = ProcHerd::with_storage(SOLO, "", "log_max_bytes = 4096\nlog_keep = 2");
-    herd.start("Solo");
+    start_solo(&mut herd);
     let lines: Vec<String> = (0..300)
         .map(|i| format!("IAMAT rotating{i} +1+1 {}", 1000 + i))
         .collect();
@@ -74,7 +90,7 @@ async fn the_log_rotates_at_log_max_bytes_and_keeps_log_keep_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_is_readable_by_its_owner_only() {
     let mut herd = ProcHerd::new(SOLO, "");
-    herd.start("Solo");
+    start_solo(&mut herd);
     iamat_is_answered(&herd, "private", 1).await;
     let path = herd.log_path("Solo");
     wait_until("the log holds the answer", || {
@@ -133,7 +149,7 @@ async fn answers_go_on_while_the_log_is_broken(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_answers_while_its_log_cannot_be_written_and_reports_the_losses() {
     let mut herd = ProcHerd::new(SOLO, "");
-    herd.start("Solo");
+    start_solo(&mut herd);
     // The disk is full: every write fails.
     answers_go_on_while_the_log_is_broken(
         &mut herd,
