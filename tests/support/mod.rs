@@ -4,4 +4,5 @@
 pub mod canned_places;
 pub mod fake_google;
 pub mod herd;
+pub mod memnet;
 pub mod procs;
