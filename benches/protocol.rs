@@ -6,6 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
 use herd_core::protocol::frame::LineFramer;
+use herd_core::protocol::number::time_difference;
 use herd_core::record::Record;
 use serde_json::json;
 use std::hint::black_box;
@@ -42,10 +43,11 @@ fn record(c: &mut Criterion) {
             else {
                 unreachable!()
             };
+            let difference = time_difference(1_621_464_828_223_371_889, time).unwrap();
             black_box(Record::received(
                 "Clark",
                 1,
-                1_621_464_828_223_371_889,
+                difference,
                 client,
                 location,
                 time,

@@ -20,7 +20,9 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use bytes::Bytes;
 use herd_core::record::Record;
 use herd_core::replica::catch_up::missing;
-use herd_core::replica::{Action, ClientReport, Event, PeerId, Replica, Watermarks, SEQ_LEASE_KEY};
+use herd_core::replica::{
+    Action, ClientReport, Event, PeerId, Replica, ReportError, Watermarks, SEQ_LEASE_KEY,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -332,7 +334,8 @@ impl Sim {
         let mut actions = Vec::new();
         let record = match replica.client(&report, i128::from(now) * 1000, &mut actions) {
             Ok(record) => record,
-            Err(need) => {
+            Err(ReportError::Refused(why)) => return Err(format!("{client} refused: {why}")),
+            Err(ReportError::NeedLease(need)) => {
                 // The real server stores (and syncs) the lease, then numbers.
                 server.lease = server.lease.max(need.lease);
                 replica.lease_stored(need.lease);

@@ -102,7 +102,7 @@ mod tests {
         );
         assert_eq!(parse(Bytes::from_static(b"PING")), Ok(PeerLine::Ping));
         assert!(
-            matches!(parse(Bytes::from_static(b"5 AT A +0.1 c +1+1 1")), Ok(PeerLine::Record(r)) if r.seq() == 5)
+            matches!(parse(Bytes::from_static(b"5 AT A +0.100000000 c +1+1 1")), Ok(PeerLine::Record(r)) if r.seq() == 5)
         );
         for bad in [
             "WMX",

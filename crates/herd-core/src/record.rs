@@ -12,7 +12,10 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use crate::protocol::command::split_fields;
-use crate::protocol::number::{compare_decimal, format_signed_nanos, is_decimal, parse_location};
+use crate::protocol::number::{
+    compare_decimal, difference_nanos, format_signed_nanos, is_client_time, is_difference,
+    parse_location,
+};
 
 /// One client's location, as received by its origin server.
 #[derive(Clone, PartialEq)]
@@ -25,6 +28,8 @@ pub struct Record {
     seq: u64,
     /// Where the origin server's name lies in `bytes`.
     origin: Range<u32>,
+    /// Where the time difference lies in `bytes`.
+    difference: Range<u32>,
     /// Where the client ID lies in `bytes`.
     client: Range<u32>,
     /// Where the location lies in `bytes`.
@@ -49,17 +54,21 @@ impl std::fmt::Debug for Record {
 pub struct BadRecord;
 
 impl Record {
-    /// Makes the record of an IAMAT received now by `server`, which numbers it `seq`;
-    /// `received_nanos` is the server's clock in nanoseconds since the epoch.
+    /// Makes the record of an IAMAT received by `server`, which numbers it `seq`.
+    /// `difference_nanos` is the server's receive time minus the client's `time`, from
+    /// [`time_difference`](crate::protocol::number::time_difference), which also checks that
+    /// `time` is a client time; `client` and `location` are fields of a parsed IAMAT. Made so,
+    /// the record always reads back with [`Record::decode`].
     pub fn received(
         server: &str,
         seq: u64,
-        received_nanos: i128,
+        difference_nanos: i128,
         client: &[u8],
         location: &[u8],
         time: &[u8],
         (lat, lng): (f64, f64),
     ) -> Record {
+        debug_assert!(is_client_time(time));
         let mut line =
             Vec::with_capacity(56 + server.len() + client.len() + location.len() + time.len());
         line.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
@@ -69,18 +78,9 @@ impl Record {
         let origin = span(&line, server.len());
         line.extend_from_slice(server.as_bytes());
         line.push(b' ');
-        match crate::protocol::number::decimal_to_nanos(time) {
-            Some(sent) => format_signed_nanos(received_nanos - sent, &mut line),
-            None => {
-                // A time too large for exact nanoseconds: fall back to floating point.
-                let sent: f64 = std::str::from_utf8(time)
-                    .ok()
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(0.0);
-                let diff = received_nanos as f64 / 1e9 - sent;
-                line.extend_from_slice(format!("{diff:+.9}").as_bytes());
-            }
-        }
+        let start = line.len();
+        format_signed_nanos(difference_nanos, &mut line);
+        let difference = start as u32..line.len() as u32;
         line.push(b' ');
         let client_span = span(&line, client.len());
         line.extend_from_slice(client);
@@ -95,6 +95,7 @@ impl Record {
             at,
             seq,
             origin,
+            difference,
             client: client_span,
             location: location_span,
             time: time_span,
@@ -108,7 +109,8 @@ impl Record {
     ///
     /// # Errors
     /// [`BadRecord`] when the bytes are not a sequence number and an AT line with a valid
-    /// location, a decimal time and a signed decimal difference.
+    /// location, a client time ([`is_client_time`]) and a difference in the shape a server
+    /// writes it ([`is_difference`]: a sign and nine decimals).
     pub fn decode(bytes: Bytes) -> Result<Record, BadRecord> {
         let mut f: [&[u8]; 7] = [&[]; 7];
         if split_fields(&bytes, &mut f) != 7 || f[1] != b"AT" {
@@ -121,7 +123,7 @@ impl Record {
             .ok()
             .and_then(|s| s.parse().ok())
             .ok_or(BadRecord)?;
-        if !matches!(f[3].first(), Some(b'+' | b'-')) || !is_decimal(f[3]) || !is_decimal(f[6]) {
+        if !is_difference(f[3]) || !is_client_time(f[6]) {
             return Err(BadRecord);
         }
         let (lat, lng) = parse_location(f[5]).ok_or(BadRecord)?;
@@ -131,7 +133,8 @@ impl Record {
             start as u32..(start + field.len()) as u32
         };
         let at = offset(f[1]) as u32;
-        let (origin, client, location, time) = (span(f[2]), span(f[4]), span(f[5]), span(f[6]));
+        let (origin, difference) = (span(f[2]), span(f[3]));
+        let (client, location, time) = (span(f[4]), span(f[5]), span(f[6]));
         // Anything after the time (trailing white space) is not part of the record.
         let end = time.end as usize;
         let bytes = if end < bytes.len() {
@@ -144,6 +147,7 @@ impl Record {
             at,
             seq,
             origin,
+            difference,
             client,
             location,
             time,
@@ -193,6 +197,17 @@ impl Record {
         &self.bytes[self.origin.start as usize..self.origin.end as usize]
     }
 
+    /// The time difference (the origin's receive time minus the client time), as written.
+    pub fn difference(&self) -> &[u8] {
+        &self.bytes[self.difference.start as usize..self.difference.end as usize]
+    }
+
+    /// The time difference in nanoseconds (exact: it has nine decimals).
+    pub fn difference_nanos(&self) -> i128 {
+        // Checked when the record was made or read.
+        difference_nanos(self.difference()).unwrap_or(0)
+    }
+
     /// The location as the client wrote it.
     pub fn location(&self) -> &[u8] {
         &self.bytes[self.location.start as usize..self.location.end as usize]
@@ -219,12 +234,13 @@ impl Record {
     }
 }
 
-/// A record of `client` at client time `time` (also its number), from server `A`: for tests.
+/// A record of `client` at client time `time` (also its number), received by server `A` at
+/// time 0: for tests.
 pub fn sample(client: &str, time: u64) -> Record {
     Record::received(
         "A",
         time,
-        0,
+        -i128::from(time) * 1_000_000_000,
         client.as_bytes(),
         b"+1+1",
         time.to_string().as_bytes(),
@@ -242,7 +258,7 @@ pub fn stored_is_newer(later: &[u8], kept: &[u8]) -> bool {
     }
     let time = |bytes: &[u8]| {
         let mut f: [&[u8]; 7] = [&[]; 7];
-        (split_fields(bytes, &mut f) == 7 && is_decimal(f[6])).then(|| f[6].to_vec())
+        (split_fields(bytes, &mut f) == 7 && is_client_time(f[6])).then(|| f[6].to_vec())
     };
     match (time(later), time(kept)) {
         (Some(l), Some(k)) => compare_decimal(&l, &k) == Ordering::Greater,
@@ -259,12 +275,14 @@ fn span(line: &[u8], len: usize) -> Range<u32> {
 mod tests {
     use super::*;
 
+    use crate::protocol::number::time_difference;
+
     #[test]
     fn received_records_keep_fields_verbatim() {
         let r = Record::received(
             "Clark",
             42,
-            1_621_464_828_223_371_889,
+            time_difference(1_621_464_828_223_371_889, b"1621464827.959498503").unwrap(),
             b"kiwi.cs.ucla.edu",
             b"+34.068930-118.445127",
             b"1621464827.959498503",
@@ -277,31 +295,49 @@ mod tests {
         assert_eq!(r.origin(), b"Clark");
         assert_eq!(r.client_bytes(), b"kiwi.cs.ucla.edu");
         assert_eq!(r.seq(), 42);
+        assert_eq!(r.difference(), b"+0.263873386");
+        assert_eq!(r.difference_nanos(), 263_873_386);
         assert!(r.wire().starts_with(b"42 AT Clark "));
         assert_eq!(Record::decode(r.wire_bytes()).unwrap(), r);
     }
 
     #[test]
     fn client_times_in_the_future_give_a_negative_difference() {
-        let r = Record::received("A", 1, 1_000_000_000, b"c", b"+1+1", b"2.5", (1.0, 1.0));
+        let diff = time_difference(1_000_000_000, b"2.5").unwrap();
+        let r = Record::received("A", 1, diff, b"c", b"+1+1", b"2.5", (1.0, 1.0));
         assert_eq!(r.line(), b"AT A -1.500000000 c +1+1 2.5");
+        assert_eq!(r.difference_nanos(), -1_500_000_000);
     }
 
     #[test]
     fn bad_lines_are_refused() {
+        let huge = "9".repeat(400);
         for bad in [
-            "1 AT A +0.1 c +1+1",
-            "1 AT A 0.1 c +1+1 1",
-            "1 AT A +0.1 c 1+1 1",
-            "1 AT A +0.1 c +1+1 x",
-            "1 IAMAT A +0.1 c +1+1 1",
-            "AT A +0.1 c +1+1 1",
-            "x AT A +0.1 c +1+1 1",
-            "99999999999999999999999 AT A +0.1 c +1+1 1",
+            "1 AT A +0.100000000 c +1+1".to_string(),
+            "1 AT A 0.100000000 c +1+1 1".to_string(),
+            "1 AT A +0.100000000 c 1+1 1".to_string(),
+            "1 AT A +0.100000000 c +1+1 x".to_string(),
+            "1 IAMAT A +0.100000000 c +1+1 1".to_string(),
+            "AT A +0.100000000 c +1+1 1".to_string(),
+            "x AT A +0.100000000 c +1+1 1".to_string(),
+            "99999999999999999999999 AT A +0.100000000 c +1+1 1".to_string(),
+            // A difference not in nine decimals, or not a number.
+            "1 AT A +0.1 c +1+1 1".to_string(),
+            format!("1 AT A -inf c +1+1 {huge}"),
+            format!("1 AT A -{huge}.000000000 c +1+1 {huge}"),
+            // A time of more than twenty digits before the point.
+            format!("1 AT A +0.000000000 c +1+1 {huge}"),
+            "1 AT A +0.000000000 c +1+1 -123456789012345678901".to_string(),
         ] {
-            assert_eq!(Record::decode(Bytes::from(bad)), Err(BadRecord), "{bad}");
+            assert_eq!(
+                Record::decode(Bytes::from(bad.clone())),
+                Err(BadRecord),
+                "{bad}"
+            );
         }
-        assert!(Record::decode(Bytes::from("7 AT A +0.1 c +1+1 1 ")).is_ok());
+        let r = Record::decode(Bytes::from("7 AT A +0.100000000 c +1+1 1 ")).unwrap();
+        assert_eq!(r.wire(), b"7 AT A +0.100000000 c +1+1 1");
+        assert_eq!(r.difference_nanos(), 100_000_000);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! A cheap `Clone` handle over a sharded concurrent map, so connection tasks and peer links
 //! update it in parallel without a global lock. Newer-wins is decided under the shard's lock,
-//! so two updates racing for one client can never let the older one win.
+//! so two updates racing for one client can never let the older one win. The table counts its
+//! clients as they come and go, so a cap on them costs no scan of the shards.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +19,8 @@ use crate::record::Record;
 pub struct LocationTable {
     /// Client ID → its newest record.
     map: Arc<DashMap<Bytes, Record>>,
+    /// How many clients `map` holds (exact with one writer, which the replica is).
+    clients: Arc<AtomicUsize>,
 }
 
 /// What offering a record to the table did.
@@ -26,6 +30,8 @@ pub enum Offer {
     Won,
     /// The table already held a record at least as new: nothing changed.
     Stale,
+    /// The client is new and the table holds as many clients as it may: nothing changed.
+    Full,
 }
 
 impl LocationTable {
@@ -36,6 +42,12 @@ impl LocationTable {
 
     /// Stores `record` if it is newer than the client's stored record.
     pub fn offer(&self, record: &Record) -> Offer {
+        self.offer_within(record, usize::MAX)
+    }
+
+    /// Stores `record` if it is newer than the client's stored record, and, when the client
+    /// is new, only if the table holds fewer than `max_clients` clients.
+    pub fn offer_within(&self, record: &Record, max_clients: usize) -> Offer {
         match self.map.entry(record.client()) {
             Entry::Occupied(mut stored) => {
                 if record.is_newer_than(stored.get()) {
@@ -46,7 +58,11 @@ impl LocationTable {
                 }
             }
             Entry::Vacant(slot) => {
+                if self.clients.load(Ordering::Relaxed) >= max_clients {
+                    return Offer::Full;
+                }
                 slot.insert(record.clone());
+                self.clients.fetch_add(1, Ordering::Relaxed);
                 Offer::Won
             }
         }
@@ -57,14 +73,19 @@ impl LocationTable {
         self.map.get(client).map(|r| r.clone())
     }
 
+    /// True when `client` has a record.
+    pub fn contains(&self, client: &[u8]) -> bool {
+        self.map.contains_key(client)
+    }
+
     /// How many clients are known.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.clients.load(Ordering::Relaxed)
     }
 
     /// True when no client is known.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     /// A copy of every record (order unspecified). Holds each shard's lock only briefly.
@@ -81,8 +102,34 @@ impl LocationTable {
 
     /// Drops every record for which `keep` is false; returns how many were dropped.
     pub fn retain(&self, mut keep: impl FnMut(&Record) -> bool) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, r| keep(r));
-        before.saturating_sub(self.map.len())
+        let mut dropped = 0;
+        self.map.retain(|_, r| {
+            let kept = keep(r);
+            dropped += usize::from(!kept);
+            kept
+        });
+        self.clients.fetch_sub(dropped, Ordering::Relaxed);
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::sample;
+
+    #[test]
+    fn a_full_table_refuses_new_clients_but_updates_known_ones() {
+        let table = LocationTable::new();
+        assert_eq!(table.offer_within(&sample("a", 1), 2), Offer::Won);
+        assert_eq!(table.offer_within(&sample("b", 1), 2), Offer::Won);
+        assert_eq!(table.offer_within(&sample("c", 1), 2), Offer::Full);
+        assert_eq!(table.offer_within(&sample("a", 2), 2), Offer::Won);
+        assert_eq!(table.offer_within(&sample("a", 1), 2), Offer::Stale);
+        assert_eq!((table.len(), table.contains(b"c")), (2, false));
+        assert_eq!(table.retain(|r| r.client_bytes() != b"b"), 1);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.offer_within(&sample("c", 1), 2), Offer::Won);
+        assert_eq!(table.len(), 2);
     }
 }

@@ -23,7 +23,8 @@ use crate::peer::PeerLink;
 use herd_core::peer_wire::marks_line;
 use herd_core::record::Record;
 use herd_core::replica::{
-    catch_up, Action, ClientReport, Event, PeerId, Replica, Watermarks, SEQ_LEASE_KEY,
+    catch_up, Action, ClientReport, Event, PeerId, Refusal, Refusals, Replica, ReportError,
+    Watermarks, SEQ_LEASE_KEY,
 };
 use herd_core::table::LocationTable;
 use herd_places::PlacesProvider;
@@ -59,6 +60,8 @@ pub struct Node {
     pub shutdown: CancellationToken,
     /// Every task of this server, to wait for at shutdown.
     pub tasks: TaskTracker,
+    /// The refusal counts last written to the log, so a change is logged once.
+    logged_refusals: Mutex<Refusals>,
 }
 
 /// What a [`Node`] is made of; the rest starts empty.
@@ -89,6 +92,9 @@ pub enum ClientError {
     /// The record (or the lease its number needs) could not be made durable.
     #[error("storing failed: {0}")]
     Store(#[from] StoreError),
+    /// The herd's limits refuse it (`[herd]` max_clock_ahead, max_client_id, max_clients).
+    #[error("{0}")]
+    Refused(#[from] Refusal),
 }
 
 impl Node {
@@ -110,6 +116,25 @@ impl Node {
             max_line: parts.max_line,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            logged_refusals: Mutex::new(Refusals::default()),
+        }
+    }
+
+    /// What the replica refused since start: client IAMATs and neighbours' records.
+    pub fn refusals(&self) -> Refusals {
+        self.replica().refusals()
+    }
+
+    /// Writes the refusal counts to the log when they changed since the last call.
+    pub fn log_refusals(&self) {
+        let now = self.refusals();
+        let mut logged = self
+            .logged_refusals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *logged != now {
+            *logged = now;
+            self.log.event(format!("limits: {now}"));
         }
     }
 
@@ -165,7 +190,8 @@ impl Node {
     /// `fsync = "always"`, what its durability waits on (flush `held` before waiting).
     ///
     /// # Errors
-    /// [`ClientError`] when the lease a number needs could not be stored.
+    /// [`ClientError`] when the limits refuse the report (nothing changed) or the lease a
+    /// number needs could not be stored.
     pub async fn client(
         &self,
         report: &ClientReport<'_>,
@@ -186,7 +212,8 @@ impl Node {
                     self.carry_out(actions, held);
                     return Ok((record, durable));
                 }
-                Err(need) => self.renew_lease(need.lease).await?,
+                Err(ReportError::NeedLease(need)) => self.renew_lease(need.lease).await?,
+                Err(ReportError::Refused(why)) => return Err(why.into()),
             }
         }
     }

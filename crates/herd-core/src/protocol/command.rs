@@ -1,7 +1,7 @@
 //! Client commands: a pure function from one line's bytes to a command or the reason it is
 //! invalid. No allocation: the command borrows its fields from the line.
 
-use super::number::{is_decimal, parse_bound, parse_location, parse_radius_km};
+use super::number::{is_client_time, parse_bound, parse_location, parse_radius_km};
 
 /// A valid client command, borrowing its fields from the line.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,7 +45,8 @@ pub enum Invalid {
     /// The location is not ISO 6709 or out of range.
     #[error("bad location")]
     Location,
-    /// The time is not a finite decimal number.
+    /// The time is not a decimal number with at most
+    /// [`MAX_TIME_DIGITS`](super::number::MAX_TIME_DIGITS) digits before its point.
     #[error("bad time")]
     Time,
     /// The radius is not a number in (0, 50].
@@ -101,7 +102,7 @@ pub fn parse(line: &[u8]) -> Result<Command<'_>, Invalid> {
                 return Err(Invalid::FieldCount);
             }
             let (lat, lng) = parse_location(f[2]).ok_or(Invalid::Location)?;
-            if !is_decimal(f[3]) {
+            if !is_client_time(f[3]) {
                 return Err(Invalid::Time);
             }
             Ok(Command::IAmAt {
@@ -184,6 +185,8 @@ mod tests {
             (b"IAMAT a +1+1 nan", Time),
             (b"IAMAT a +1+1 inf", Time),
             (b"IAMAT a +1+1 1e9", Time),
+            (b"IAMAT a +1+1 123456789012345678901", Time),
+            (b"IAMAT a +1+1 -123456789012345678901.5", Time),
             (b"WHATSAT a 0 5", Radius),
             (b"WHATSAT a 51 5", Radius),
             (b"WHATSAT a 10 0", Bound),

@@ -2,6 +2,11 @@
 //!
 //! Client times are compared exactly, as decimal text, never through a float: two times that
 //! differ in the 20th decimal still order correctly, and `1.50` equals `1.5`.
+//!
+//! A client time has at most [`MAX_TIME_DIGITS`] digits before its point (any number after),
+//! so that the difference between it and a server's clock is always exact to the nanosecond:
+//! it fits a 128-bit count of nanoseconds, is never `inf` or `nan`, and every server that reads
+//! the AT line back accepts it (see [`is_difference`]).
 
 use std::cmp::Ordering;
 
@@ -55,6 +60,65 @@ pub fn compare_decimal(a: &[u8], b: &[u8]) -> Ordering {
         (true, true) => magnitude.reverse(),
         (false, true) => Ordering::Greater,
         (true, false) => Ordering::Less,
+    }
+}
+
+/// The most digits a client time may have before its decimal point, leading zeros not counted:
+/// every `u64` count of seconds (what a 64-bit clock holds, 20 digits) fits, and so does the
+/// difference between any such time and a server's clock, in 128-bit nanoseconds.
+pub const MAX_TIME_DIGITS: usize = 20;
+
+/// The most digits an AT line's time difference may have before its point: a server's clock
+/// (below 10^20 seconds) minus a client time (below 10^20 seconds in size) is below 10^21.
+pub const MAX_DIFFERENCE_DIGITS: usize = MAX_TIME_DIGITS + 1;
+
+/// Checks `text` is a client time: a decimal ([`is_decimal`]) with at most
+/// [`MAX_TIME_DIGITS`] digits before its point, leading zeros not counted.
+pub fn is_client_time(text: &[u8]) -> bool {
+    is_decimal(text) && normal(text).1.len() <= MAX_TIME_DIGITS
+}
+
+/// A client time ([`is_client_time`]) as whole nanoseconds, rounded to the nearest (halves
+/// away from zero); `None` for anything else.
+pub fn client_time_nanos(text: &[u8]) -> Option<i128> {
+    if is_client_time(text) {
+        decimal_to_nanos(text)
+    } else {
+        None
+    }
+}
+
+/// The time difference of an AT line in nanoseconds: `received_nanos` (a server's clock)
+/// minus the client time `time`, to the nearest nanosecond. `None` when `time` is not a client
+/// time, or when the difference would have more than [`MAX_DIFFERENCE_DIGITS`] digits before
+/// its point (only for a clock beyond 10^20 seconds).
+pub fn time_difference(received_nanos: i128, time: &[u8]) -> Option<i128> {
+    const LIMIT: i128 = 10i128.pow(MAX_DIFFERENCE_DIGITS as u32 + 9);
+    let difference = received_nanos.checked_sub(client_time_nanos(time)?)?;
+    (-LIMIT < difference && difference < LIMIT).then_some(difference)
+}
+
+/// Checks `text` is a time difference as [`format_signed_nanos`] writes one: a sign, 1 to
+/// [`MAX_DIFFERENCE_DIGITS`] digits, a point and nine digits.
+pub fn is_difference(text: &[u8]) -> bool {
+    let Some((b'+' | b'-', body)) = text.split_first() else {
+        return false;
+    };
+    let Some(point) = memchr::memchr(b'.', body) else {
+        return false;
+    };
+    let (int, frac) = (&body[..point], &body[point + 1..]);
+    (1..=MAX_DIFFERENCE_DIGITS).contains(&int.len())
+        && frac.len() == 9
+        && int.iter().chain(frac).all(u8::is_ascii_digit)
+}
+
+/// A time difference ([`is_difference`]) in nanoseconds (exact: it has nine decimals).
+pub fn difference_nanos(text: &[u8]) -> Option<i128> {
+    if is_difference(text) {
+        decimal_to_nanos(text)
+    } else {
+        None
     }
 }
 
@@ -193,6 +257,68 @@ mod tests {
     }
 
     #[test]
+    fn client_times_have_at_most_twenty_integer_digits() {
+        let twenty = "9".repeat(20);
+        for ok in [
+            twenty.clone(),
+            format!("-{twenty}.{}", "5".repeat(400)),
+            format!("000{twenty}"),
+            "1621464827.959498503".to_string(),
+            "-0.5".to_string(),
+        ] {
+            assert!(is_client_time(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            format!("1{twenty}"),
+            format!("-1{twenty}.5"),
+            "9".repeat(400),
+            "inf".to_string(),
+            "1e9".to_string(),
+        ] {
+            assert!(!is_client_time(bad.as_bytes()), "{bad}");
+            assert_eq!(client_time_nanos(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(
+            client_time_nanos(format!("-{twenty}.1234567895").as_bytes()),
+            Some(-99_999_999_999_999_999_999_123_456_790)
+        );
+    }
+
+    #[test]
+    fn differences_are_exact_and_read_back() {
+        let twenty = "9".repeat(20);
+        assert_eq!(time_difference(1_000_000_000, b"2.5"), Some(-1_500_000_000));
+        let far = time_difference(5, format!("-{twenty}").as_bytes()).unwrap();
+        assert_eq!(far, 99_999_999_999_999_999_999_000_000_005);
+        let mut text = Vec::new();
+        format_signed_nanos(far, &mut text);
+        assert_eq!(text, b"+99999999999999999999.000000005");
+        assert_eq!(difference_nanos(&text), Some(far));
+        // Not a client time, or a clock past any sane date: no difference.
+        assert_eq!(time_difference(0, format!("1{twenty}").as_bytes()), None);
+        assert_eq!(time_difference(i128::MAX, b"-1"), None);
+        for ok in [
+            "+0.000000000",
+            "-1.500000000",
+            "+123456789012345678901.000000001",
+        ] {
+            assert!(is_difference(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "0.000000000",
+            "+0.1",
+            "+.000000000",
+            "+1.0000000000",
+            "+1234567890123456789012.000000000",
+            "-inf",
+            "+1e9.000000000",
+            "+1",
+        ] {
+            assert!(!is_difference(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
     fn locations() {
         assert_eq!(
             parse_location(b"+34.068930-118.445127"),
@@ -237,6 +363,39 @@ mod tests {
             // Render as fixed-point with three decimals plus trailing zeros.
             let r = |v: i64, z: usize| format!("{}{}.{:03}{}", if v < 0 { "-" } else { "" }, v.abs() / 1000, v.abs() % 1000, "0".repeat(z));
             prop_assert_eq!(compare_decimal(r(a, za).as_bytes(), r(b, zb).as_bytes()), a.cmp(&b));
+        }
+
+        /// For every client time and any clock up to 2^70 ns (37,000 years) either side of the
+        /// epoch, the difference exists, is written in the shape an AT line checks, reads back
+        /// to itself, and is the exact difference to within half a nanosecond (checked in
+        /// integers scaled to the time's own decimals, not through the code under test).
+        #[test]
+        fn every_client_time_has_an_exact_difference(
+            now in -(1i128 << 70)..(1i128 << 70),
+            negative in any::<bool>(),
+            int in "[0-9]{0,20}",
+            frac in proptest::option::of("[0-9]{0,15}"),
+        ) {
+            prop_assume!(!int.is_empty() || frac.as_deref().is_some_and(|f| !f.is_empty()));
+            let time = format!(
+                "{}{int}{}",
+                if negative { "-" } else { "" },
+                frac.as_deref().map(|f| format!(".{f}")).unwrap_or_default()
+            );
+            prop_assert!(is_client_time(time.as_bytes()));
+            let diff = time_difference(now, time.as_bytes()).unwrap();
+            let mut text = Vec::new();
+            format_signed_nanos(diff, &mut text);
+            prop_assert!(is_difference(&text), "{}", String::from_utf8_lossy(&text));
+            prop_assert_eq!(difference_nanos(&text), Some(diff));
+            let frac = frac.unwrap_or_default();
+            let k = frac.len().max(9) as u32;
+            let digits = format!("{int}{frac:0<width$}", width = k as usize);
+            let magnitude: i128 = if digits.is_empty() { 0 } else { digits.parse().unwrap() };
+            let time_scaled = if negative { -magnitude } else { magnitude };
+            let unit = 10i128.pow(k - 9);
+            let exact = now * unit - time_scaled;
+            prop_assert!(2 * (diff * unit - exact).abs() <= unit, "{time} at {now}: {diff}");
         }
     }
 }

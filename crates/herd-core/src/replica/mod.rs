@@ -13,17 +13,24 @@
 //! ever count a number whose record is not in the table yet; and because a call returns its
 //! actions whole, the async layer can carry them out without an `.await` in between (see
 //! ALGORITHM.md for the invariants).
+//!
+//! The replica also holds the herd's [`Limits`]: how far ahead of the server's clock a client's
+//! time may be, how long a client ID and how many clients the table may hold. A client's
+//! report beyond them is refused ([`ReportError::Refused`], answered `?`); a neighbour's record
+//! beyond them is dropped. Both are counted ([`Replica::refusals`]).
 
 pub mod catch_up;
+pub mod limits;
 pub mod numbers;
 
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 
-use crate::protocol::number::decimal_to_nanos;
+use crate::protocol::number::{decimal_to_nanos, time_difference};
 use crate::record::{BadRecord, Record};
 use crate::table::{LocationTable, Offer};
+pub use limits::{Limits, Refusal, Refusals, Tally};
 pub use numbers::{NeedLease, Numbers, LEASE_AHEAD, SEQ_LEASE_KEY};
 
 /// A neighbour, by its index in the server's neighbour list.
@@ -116,6 +123,18 @@ pub struct ClientReport<'a> {
     pub position: (f64, f64),
 }
 
+/// Why a client's report was not taken. Nothing changed in either case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// Its number would pass the stored lease: store the lease, report it with
+    /// [`Replica::lease_stored`] and call again.
+    #[error(transparent)]
+    NeedLease(#[from] NeedLease),
+    /// The herd's limits refuse it: the answer is `?`.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
 /// The replication state machine of one server.
 pub struct Replica {
     /// This server's name: the origin of the records it makes.
@@ -139,10 +158,19 @@ pub struct Replica {
     marks: HashMap<String, u64>,
     /// Records whose client time is older than this (nanoseconds) are forgotten.
     forget_before: Option<i128>,
+    /// What this server takes at most (the same at every server of the herd).
+    limits: Limits,
+    /// What it refused since it started.
+    refusals: Refusals,
+    /// For each neighbour, how many records had been dropped for a full table when this
+    /// server last sent it its watermarks: a catch-up during which more were dropped is not
+    /// counted as one (see `caught_up`).
+    full_when_marked: Vec<u64>,
 }
 
 impl Replica {
-    /// The state machine of server `me`, with `neighbours` neighbours and an empty table.
+    /// The state machine of server `me`, with `neighbours` neighbours, an empty table and no
+    /// limits (see [`Replica::with_limits`]).
     pub fn new(me: &str, neighbours: usize, catch_up: bool) -> Replica {
         Replica {
             me: me.to_string(),
@@ -154,7 +182,22 @@ impl Replica {
             caught_by: vec![false; neighbours],
             marks: HashMap::new(),
             forget_before: None,
+            limits: Limits::NONE,
+            refusals: Refusals::default(),
+            full_when_marked: vec![0; neighbours],
         }
+    }
+
+    /// The same replica, taking only what `limits` allow from clients and neighbours.
+    pub fn with_limits(mut self, limits: Limits) -> Replica {
+        self.limits = limits;
+        self
+    }
+
+    /// What this replica refused since it started: client reports answered `?`, and
+    /// neighbours' records dropped, by reason.
+    pub fn refusals(&self) -> Refusals {
+        self.refusals
     }
 
     /// A read-only view of the table (clone it to share it with readers).
@@ -168,7 +211,9 @@ impl Replica {
     }
 
     /// Takes back one stored entry (a record, or the sequence lease) before the server
-    /// starts, with no actions.
+    /// starts, with no actions. The limits do not apply: what was stored was taken under the
+    /// limits in force then, and a table read back over `max_clients` only refuses new
+    /// clients until it is below it again.
     ///
     /// # Errors
     /// [`BadRecord`] when a record's bytes do not read back; nothing changes then.
@@ -190,25 +235,32 @@ impl Replica {
         Ok(())
     }
 
-    /// Numbers a client's IAMAT received at `now_nanos` and offers its record to the table,
-    /// appending the actions (forward, persist) when it wins. Returns the record, whose AT
-    /// line is the answer, whether it won or not.
+    /// Numbers a client's IAMAT received at `now_nanos` (the server's clock, nanoseconds
+    /// since the epoch) and offers its record to the table, appending the actions (forward,
+    /// persist) when it wins. Returns the record, whose AT line is the answer, whether it won
+    /// or not.
     ///
     /// # Errors
-    /// [`NeedLease`] when its number would pass the stored lease: store the lease, report it
-    /// with [`Replica::lease_stored`] and call again. Nothing changed then.
+    /// [`ReportError::Refused`] when the report is beyond the limits (a time not a client
+    /// time, too far ahead of `now_nanos`, a client ID too long, a new client for a full
+    /// table): it is counted and nothing else changes. [`ReportError::NeedLease`] when its
+    /// number would pass the stored lease: store the lease, report it with
+    /// [`Replica::lease_stored`] and call again. Nothing changed then.
     pub fn client(
         &mut self,
         report: &ClientReport<'_>,
         now_nanos: i128,
         actions: &mut Vec<Action>,
-    ) -> Result<Record, NeedLease> {
+    ) -> Result<Record, ReportError> {
+        let difference = self.admit(report, now_nanos).inspect_err(|&why| {
+            self.refusals.clients.count(why);
+        })?;
         let now_micros = u64::try_from(now_nanos / 1000).unwrap_or(0);
         let seq = self.numbers.next(now_micros)?;
         let record = Record::received(
             &self.me,
             seq,
-            now_nanos,
+            difference,
             report.client,
             report.location,
             report.time,
@@ -216,6 +268,35 @@ impl Replica {
         );
         self.offer(record.clone(), None, actions);
         Ok(record)
+    }
+
+    /// Checks a client's report against the limits before anything changes; returns its
+    /// time difference (`now_nanos` minus the client's time).
+    fn admit(&self, report: &ClientReport<'_>, now_nanos: i128) -> Result<i128, Refusal> {
+        if report.client.len() > self.limits.max_client_id {
+            return Err(Refusal::ClientIdTooLong);
+        }
+        let difference = time_difference(now_nanos, report.time).ok_or(Refusal::Time)?;
+        if !self.limits.difference_allowed(difference) {
+            return Err(Refusal::ClockAhead);
+        }
+        if self.table.len() >= self.limits.max_clients && !self.table.contains(report.client) {
+            return Err(Refusal::TableFull);
+        }
+        Ok(difference)
+    }
+
+    /// Checks a neighbour's record against the limits its origin checked the report with.
+    /// Only the record's own bytes are read (its difference, not this server's clock), so
+    /// every server with the same limits decides the same for the same record.
+    fn within_limits(&self, record: &Record) -> Result<(), Refusal> {
+        if record.client_bytes().len() > self.limits.max_client_id {
+            return Err(Refusal::ClientIdTooLong);
+        }
+        if !self.limits.difference_allowed(record.difference_nanos()) {
+            return Err(Refusal::ClockAhead);
+        }
+        Ok(())
     }
 
     /// The lease `lease` is stored (and synced).
@@ -242,6 +323,9 @@ impl Replica {
             Event::Peer { from, record } => self.offer(record, Some(from), actions),
             Event::LinkUp(to) => {
                 if self.catch_up {
+                    if let Some(full) = self.full_when_marked.get_mut(to) {
+                        *full = self.refusals.records.of(Refusal::TableFull);
+                    }
                     let marks = self.watermarks();
                     actions.push(Action::SendWatermarks { to, marks });
                 }
@@ -274,8 +358,22 @@ impl Replica {
         }
     }
 
-    /// Merges a neighbour's marks at the end of its catch-up of this server.
+    /// Merges a neighbour's marks at the end of its catch-up of this server, unless a record
+    /// was dropped for a full table since this server sent its own marks: the dropped record
+    /// may be one the catch-up sent, and merging would claim it is held (so no later catch-up
+    /// would send it again). Only the own number is lifted then, so numbers never repeat.
     fn caught_up(&mut self, from: PeerId, theirs: Watermarks) {
+        let full_drops = self.refusals.records.of(Refusal::TableFull);
+        if self
+            .full_when_marked
+            .get(from)
+            .is_some_and(|&then| then != full_drops)
+        {
+            if let Some(&seq) = theirs.get(&self.me) {
+                self.numbers.observe(seq);
+            }
+            return;
+        }
         if let Some(caught) = self.caught_by.get_mut(from) {
             *caught = true;
         }
@@ -292,13 +390,31 @@ impl Replica {
         }
     }
 
-    /// Offers `record` (from a client when `from` is `None`) to the table; when it wins,
-    /// appends its forwards (to every neighbour but `from`) and its persisting.
+    /// Offers `record` (from a client when `from` is `None`, checked by `admit` already) to
+    /// the table; when it wins, appends its forwards (to every neighbour but `from`) and its
+    /// persisting. A neighbour's record beyond the limits, or for a new client when the table
+    /// is full, is dropped and counted.
     fn offer(&mut self, record: Record, from: Option<PeerId>, actions: &mut Vec<Action>) -> bool {
-        if self.forget_before.is_some_and(|b| forgotten_by(&record, b))
-            || self.table.offer(&record) == Offer::Stale
-        {
+        if self.forget_before.is_some_and(|b| forgotten_by(&record, b)) {
             return false;
+        }
+        if from.is_some() {
+            if let Err(why) = self.within_limits(&record) {
+                self.refusals.records.count(why);
+                return false;
+            }
+        }
+        match self.table.offer_within(&record, self.limits.max_clients) {
+            Offer::Won => {}
+            Offer::Stale => return false,
+            Offer::Full => {
+                let tally = match from {
+                    Some(_) => &mut self.refusals.records,
+                    None => &mut self.refusals.clients,
+                };
+                tally.count(Refusal::TableFull);
+                return false;
+            }
         }
         for to in (0..self.neighbours).filter(|&p| Some(p) != from) {
             actions.push(Action::Forward {

@@ -22,13 +22,27 @@ fn report<'a>(client: &'a str, time: &'a str) -> ClientReport<'a> {
 
 /// Feeds a client report, renewing the lease as the server would.
 fn client(r: &mut Replica, c: &str, time: &str, now_micros: i128, a: &mut Vec<Action>) -> Record {
-    match r.client(&report(c, time), now_micros * 1000, a) {
-        Ok(record) => record,
-        Err(NeedLease { lease }) => {
+    try_client(r, &report(c, time), now_micros * 1000, a).expect("the report is taken")
+}
+
+/// Feeds a client report received at `now_nanos`, renewing the lease as the server would.
+fn try_client(
+    r: &mut Replica,
+    report: &ClientReport<'_>,
+    now_nanos: i128,
+    a: &mut Vec<Action>,
+) -> Result<Record, Refusal> {
+    match r.client(report, now_nanos, a) {
+        Ok(record) => Ok(record),
+        Err(ReportError::NeedLease(NeedLease { lease })) => {
             r.lease_stored(lease);
-            r.client(&report(c, time), now_micros * 1000, a)
-                .expect("the lease was renewed")
+            match r.client(report, now_nanos, a) {
+                Ok(record) => Ok(record),
+                Err(ReportError::Refused(why)) => Err(why),
+                Err(e) => panic!("the lease was renewed, yet {e}"),
+            }
         }
+        Err(ReportError::Refused(why)) => Err(why),
     }
 }
 
@@ -78,7 +92,9 @@ fn a_stale_record_ends_the_flood_but_a_stale_iamat_is_still_answered() {
 fn a_number_is_given_only_under_a_stored_lease_and_changes_nothing_until_then() {
     let mut r = replica(1);
     let mut a = Vec::new();
-    let need = r.client(&report("c", "1"), 7_000, &mut a).unwrap_err();
+    let Err(ReportError::NeedLease(need)) = r.client(&report("c", "1"), 7_000, &mut a) else {
+        panic!("a lease is needed first");
+    };
     assert!(need.lease > 7);
     assert!(a.is_empty() && r.table().is_empty());
     assert_eq!(r.watermarks().get("Me"), Some(&0));
@@ -259,5 +275,243 @@ proptest! {
             let (x, y) = (a.table().get(key.as_bytes()), b.table().get(key.as_bytes()));
             prop_assert_eq!(x.map(|r| r.time().to_vec()), y.map(|r| r.time().to_vec()));
         }
+    }
+}
+
+/// The defaults a server runs with: a day ahead, 256-byte IDs, and here a table of 2 clients.
+fn limited(neighbours: usize) -> Replica {
+    replica(neighbours).with_limits(Limits {
+        max_clock_ahead: Some(std::time::Duration::from_secs(86_400)),
+        max_client_id: 256,
+        max_clients: 2,
+    })
+}
+
+/// One second after the epoch, in nanoseconds: the clock of the limit tests.
+const NOW: i128 = 1_000_000_000;
+
+#[test]
+fn reports_beyond_the_limits_are_refused_counted_and_change_nothing() {
+    let mut r = limited(1);
+    let mut a = Vec::new();
+    let long = "k".repeat(257);
+    let day_and_a_bit = (1 + 86_400 + 1).to_string();
+    let huge = "9".repeat(400);
+    for (report, why) in [
+        (report(&long, "1"), Refusal::ClientIdTooLong),
+        (report("c", &day_and_a_bit), Refusal::ClockAhead),
+        (report("c", &huge), Refusal::Time),
+        (report("c", "1e9"), Refusal::Time),
+    ] {
+        // Refused before a number is asked for: no lease, no number, no table change.
+        assert_eq!(r.client(&report, NOW, &mut a), Err(why.into()));
+    }
+    assert!(a.is_empty() && r.table().is_empty());
+    assert_eq!((r.lease(), r.watermarks()["Me"]), (0, 0));
+    let counted = r.refusals().clients;
+    assert_eq!(counted.total(), 4);
+    assert_eq!(counted.of(Refusal::Time), 2);
+    // The longest ID, and a time exactly a day ahead (a negative difference), are taken.
+    let at = try_client(&mut r, &report(&"k".repeat(256), "86401"), NOW, &mut a).unwrap();
+    assert!(at.line().starts_with(b"AT Me -86400.000000000 kkk"));
+}
+
+#[test]
+fn a_full_table_refuses_new_clients_but_known_ones_still_move() {
+    let mut r = limited(1);
+    let mut a = Vec::new();
+    try_client(&mut r, &report("a", "0.1"), NOW, &mut a).unwrap();
+    try_client(&mut r, &report("b", "0.1"), NOW, &mut a).unwrap();
+    a.clear();
+    assert_eq!(
+        try_client(&mut r, &report("c", "0.1"), NOW, &mut a),
+        Err(Refusal::TableFull)
+    );
+    assert!(a.is_empty() && !r.table().contains(b"c"));
+    let moved = try_client(&mut r, &report("a", "0.2"), NOW, &mut a).unwrap();
+    assert_eq!(r.table().get(b"a"), Some(moved));
+    // A stale report of a known client is still answered.
+    assert!(try_client(&mut r, &report("b", "0.0"), NOW, &mut a).is_ok());
+    // A neighbour's record for a new client is dropped, one for a known client taken.
+    assert!(!r.handle(
+        Event::Peer {
+            from: 0,
+            record: rec("d", 1)
+        },
+        &mut a
+    ));
+    assert!(r.handle(
+        Event::Peer {
+            from: 0,
+            record: rec("b", 1)
+        },
+        &mut a
+    ));
+    let refused = r.refusals();
+    assert_eq!(refused.clients.of(Refusal::TableFull), 1);
+    assert_eq!(refused.records.of(Refusal::TableFull), 1);
+    // Forgetting makes room again.
+    r.handle(Event::Forget { before_secs: 1 }, &mut a);
+    assert_eq!(r.table().len(), 1);
+    assert!(r.handle(
+        Event::Peer {
+            from: 0,
+            record: rec("d", 1)
+        },
+        &mut a
+    ));
+}
+
+#[test]
+fn a_neighbours_record_is_judged_by_its_own_difference_not_the_local_clock() {
+    let mut r = limited(1);
+    let mut a = Vec::new();
+    let record = |client: &str, diff: &str, time: &str| {
+        Record::decode(Bytes::from(format!("5 AT B {diff} {client} +1+1 {time}"))).unwrap()
+    };
+    // Made by a server whose clock read 2e9 s: far ahead of ours (1 s), yet within a day of
+    // the origin's clock, so taken (as every other server takes it).
+    let ok = record("c", "-3600.000000000", "2000003600");
+    assert!(r.handle(
+        Event::Peer {
+            from: 0,
+            record: ok
+        },
+        &mut a
+    ));
+    let ahead = record("d", "-86400.000000001", "86401.000000001");
+    assert!(!r.handle(
+        Event::Peer {
+            from: 0,
+            record: ahead
+        },
+        &mut a
+    ));
+    let long = record(&"k".repeat(257), "+0.000000000", "1");
+    assert!(!r.handle(
+        Event::Peer {
+            from: 0,
+            record: long
+        },
+        &mut a
+    ));
+    let counted = r.refusals().records;
+    assert_eq!(
+        (
+            counted.of(Refusal::ClockAhead),
+            counted.of(Refusal::ClientIdTooLong)
+        ),
+        (1, 1)
+    );
+    assert_eq!(r.table().len(), 1);
+}
+
+#[test]
+fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
+    let mut r = limited(2);
+    let mut a = Vec::new();
+    for c in ["x", "y"] {
+        r.handle(
+            Event::Peer {
+                from: 1,
+                record: rec(c, 1),
+            },
+            &mut a,
+        );
+    }
+    // Neighbour 0 catches this server up; one of its records finds the table full.
+    r.handle(Event::LinkUp(0), &mut a);
+    assert!(!r.handle(
+        Event::Peer {
+            from: 0,
+            record: rec("z", 7)
+        },
+        &mut a
+    ));
+    let theirs: Watermarks = [("A".to_string(), 9), ("Me".to_string(), 40)].into();
+    r.handle(
+        Event::CaughtUp {
+            from: 0,
+            marks: theirs.clone(),
+        },
+        &mut a,
+    );
+    // Not claimed: a later catch-up still sends A's records above 0, z among them.
+    assert_eq!(r.watermarks().get("A"), None);
+    assert_eq!(r.watermarks()["Me"], 0);
+    // Numbers never repeat all the same.
+    assert_eq!(client(&mut r, "x", "2", 0, &mut a).seq(), 41);
+    // Room again; the next catch-up brings z and counts.
+    r.handle(Event::Forget { before_secs: 2 }, &mut a);
+    r.handle(Event::LinkUp(0), &mut a);
+    assert!(r.handle(
+        Event::Peer {
+            from: 0,
+            record: rec("z", 7)
+        },
+        &mut a
+    ));
+    r.handle(
+        Event::CaughtUp {
+            from: 0,
+            marks: theirs,
+        },
+        &mut a,
+    );
+    assert_eq!(r.watermarks().get("A"), Some(&9));
+}
+
+proptest! {
+    /// Any IAMAT the server takes makes a record that reads back (as a neighbour or the disk
+    /// reads it) to the same fields, with the exact difference, and that a neighbour with the
+    /// same limits takes too: servers never disagree about a record.
+    #[test]
+    fn every_taken_iamat_reads_back_the_same_and_a_neighbour_takes_it(
+        client in "[!-~]{1,300}",
+        lat in -90.0f64..=90.0, lng in -180.0f64..=180.0,
+        negative in any::<bool>(),
+        int in "0{0,3}[0-9]{0,22}",
+        frac in proptest::option::of("[0-9]{0,40}"),
+        now_secs in 0i64..10_000_000_000, now_frac in 0i128..1_000_000_000,
+    ) {
+        let now = i128::from(now_secs) * 1_000_000_000 + now_frac;
+        let location = format!("{lat:+.6}{lng:+.6}");
+        let time = format!(
+            "{}{int}{}",
+            if negative { "-" } else { "" },
+            frac.map(|f| format!(".{f}")).unwrap_or_default()
+        );
+        let line = format!("IAMAT {client} {location} {time}");
+        let Ok(crate::protocol::command::Command::IAmAt { client: c, location: l, time: t, lat, lng }) =
+            crate::protocol::command::parse(line.as_bytes())
+        else {
+            // Not a command at all (an empty time, more than twenty digits): answered `?`.
+            return Ok(());
+        };
+        let report = ClientReport { client: c, location: l, time: t, position: (lat, lng) };
+        let limits = Limits {
+            max_clock_ahead: Some(std::time::Duration::from_secs(86_400)),
+            max_client_id: 256,
+            max_clients: 10,
+        };
+        let mut origin = replica(1).with_limits(limits);
+        let mut a = Vec::new();
+        let Ok(record) = try_client(&mut origin, &report, now, &mut a) else {
+            return Ok(());
+        };
+        let line = String::from_utf8(record.line().to_vec()).unwrap();
+        prop_assert!(!line.contains("inf") && !line.contains("nan"), "{line}");
+        let back = Record::decode(record.wire_bytes()).unwrap();
+        prop_assert_eq!(&back, &record);
+        prop_assert_eq!(back.client_bytes(), client.as_bytes());
+        prop_assert_eq!(back.location(), location.as_bytes());
+        prop_assert_eq!(back.time(), time.as_bytes());
+        prop_assert_eq!(back.origin(), b"Me");
+        let sent = crate::protocol::number::client_time_nanos(time.as_bytes()).unwrap();
+        prop_assert_eq!(back.difference_nanos(), now - sent);
+        let mut neighbour = Replica::new("B", 1, true).with_limits(limits);
+        let taken = neighbour.handle(Event::Peer { from: 0, record: back }, &mut a);
+        prop_assert!(taken);
+        prop_assert_eq!(neighbour.table().get(client.as_bytes()), Some(record));
     }
 }
