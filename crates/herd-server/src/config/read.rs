@@ -52,7 +52,7 @@ fn reworded(field: &str, written: &str) -> Option<String> {
         "storage.fsync" => {
             format!("unknown policy \"{word}\" (expected \"always\", \"batch\" or \"never\")")
         }
-        "places.timeout" | "places.cache_ttl" | "storage.forget_after" => {
+        "places.timeout" | "places.cache_ttl" | "storage.forget_after" | "herd.max_clock_ahead" => {
             // humantime-serde refused it; humantime says why.
             let why = humantime::parse_duration(&word).err()?;
             format!("\"{word}\" is not a duration like \"5s\" or \"24h\" ({why})")

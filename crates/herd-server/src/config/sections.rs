@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use herd_core::replica::Limits;
 use serde::Deserialize;
 
 use super::{FsyncPolicy, PlacesConfig};
@@ -69,6 +70,15 @@ pub struct HerdConfig {
     pub max_line: usize,
     /// How many client connections one server holds at most.
     pub max_connections: usize,
+    /// How far ahead of the receiving server's clock a client's time may be: one report from
+    /// a clock far in the future would otherwise win newer-wins against every later one.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_ahead: Duration,
+    /// The longest client ID, in bytes.
+    pub max_client_id: usize,
+    /// How many clients one server's table holds at most, so that its memory and its store
+    /// stay bounded whatever clients send.
+    pub max_clients: usize,
 }
 
 impl Default for HerdConfig {
@@ -78,6 +88,23 @@ impl Default for HerdConfig {
             catch_up: true,
             max_line: 64 * 1024,
             max_connections: 16_384,
+            max_clock_ahead: Duration::from_secs(24 * 3600),
+            max_client_id: 256,
+            // About half a GB of table (460 bytes a client with typical fields, measured), and
+            // below a link outbox's cap of 2^20 clients, so a link that is down still keeps one
+            // pending record for every client.
+            max_clients: 1_000_000,
+        }
+    }
+}
+
+impl HerdConfig {
+    /// What every server takes at most from clients and neighbours.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_clock_ahead: Some(self.max_clock_ahead),
+            max_client_id: self.max_client_id,
+            max_clients: self.max_clients,
         }
     }
 }

@@ -60,6 +60,9 @@ fn keys_left_out_keep_the_documented_defaults() {
             catch_up: true,
             max_line: 65_536,
             max_connections: 16_384,
+            max_clock_ahead: Duration::from_secs(86_400),
+            max_client_id: 256,
+            max_clients: 1_000_000,
         }
     );
 }
@@ -71,7 +74,8 @@ fn every_key_is_read() {
          timeout='2s'\ncache_ttl='1m'\ncache_capacity=5\nmax_concurrent=6\nrate_per_sec=7\n\
          [storage]\ndir='d'\nfsync='never'\nforget_after='24h'\nlog_queue_bytes=65536\n\
          log_max_bytes=4096\nlog_keep=0\n\
-         [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n{ONE}"
+         [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n\
+         max_clock_ahead='2d'\nmax_client_id=9\nmax_clients=10\n{ONE}"
     );
     let c = parse_in(&text, "t.toml", |_| Env { api_key_set: true }).unwrap();
     assert_eq!(
@@ -101,6 +105,14 @@ fn every_key_is_read() {
     assert_eq!(c.herd.secret_env.as_deref(), Some("S"));
     assert!(!c.herd.catch_up);
     assert_eq!((c.herd.max_line, c.herd.max_connections), (64, 8));
+    assert_eq!(
+        c.herd.limits(),
+        herd_core::replica::Limits {
+            max_clock_ahead: Some(Duration::from_secs(2 * 86_400)),
+            max_client_id: 9,
+            max_clients: 10,
+        }
+    );
 }
 
 #[test]
@@ -123,6 +135,8 @@ fn a_bad_duration_names_file_line_and_field() {
     );
     assert!(problem("[storage]\nforget_after = 'soon'\n")
         .starts_with("t.toml:2: storage.forget_after: \"soon\" is not a duration like"));
+    assert!(problem("[herd]\nmax_clock_ahead = 'a day'\n")
+        .starts_with("t.toml:2: herd.max_clock_ahead: \"a day\" is not a duration like"));
     assert!(problem("[places]\ncache_ttl = '1 fortnight'\n")
         .starts_with("t.toml:2: places.cache_ttl: \"1 fortnight\" is not a duration like"));
     // Not a string at all: serde's own words say what was expected.
@@ -185,9 +199,18 @@ fn each_range_check_names_its_field() {
             format!("t.toml:2: places.{field}: must be at least 1")
         );
     }
+    for field in ["max_connections", "max_client_id", "max_clients"] {
+        assert_eq!(
+            problem(&format!("[herd]\n{field} = 0\n{ONE}")),
+            format!("t.toml:2: herd.{field}: must be at least 1")
+        );
+    }
     assert_eq!(
-        problem(&format!("[herd]\nmax_connections = 0\n{ONE}")),
-        "t.toml:2: herd.max_connections: must be at least 1"
+        problem(&format!(
+            "[herd]\ncatch_up = true\nmax_clock_ahead = '0s'\n{ONE}"
+        )),
+        "t.toml:3: herd.max_clock_ahead: must be more than 0s \
+         (a client's clock is never exactly the server's)"
     );
     assert_eq!(
         problem(&format!("[herd]\nmax_line = 63\n{ONE}")),

@@ -54,7 +54,8 @@ fn places(mut places: PlacesConfig, env: &Env, file: &str) -> Result<PlacesConfi
     Ok(places)
 }
 
-/// `[herd]`: room for a protocol line, and at least one client connection.
+/// `[herd]`: room for a protocol line, at least one client connection, one byte of client
+/// ID and one client, and some room for clients' clocks.
 fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
     if herd.max_line < 64 {
         return Err(ConfigError::new(
@@ -63,7 +64,17 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
             format!("{} is too small (at least 64 bytes)", herd.max_line),
         ));
     }
-    at_least_one(file, "herd.max_connections", herd.max_connections as u64)
+    at_least_one(file, "herd.max_connections", herd.max_connections as u64)?;
+    at_least_one(file, "herd.max_client_id", herd.max_client_id as u64)?;
+    at_least_one(file, "herd.max_clients", herd.max_clients as u64)?;
+    if herd.max_clock_ahead.is_zero() {
+        return Err(ConfigError::new(
+            file,
+            "herd.max_clock_ahead",
+            "must be more than 0s (a client's clock is never exactly the server's)",
+        ));
+    }
+    Ok(())
 }
 
 /// The range of `storage.log_queue_bytes`: room for a burst of lines, at most 1 GiB of memory.

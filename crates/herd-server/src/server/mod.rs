@@ -219,7 +219,8 @@ async fn recover(
     name: &str,
     neighbours: usize,
 ) -> Result<(Replica, Store, String), StartError> {
-    let mut replica = Replica::new(name, neighbours, config.herd.catch_up);
+    let mut replica =
+        Replica::new(name, neighbours, config.herd.catch_up).with_limits(config.herd.limits());
     let store_config = StoreConfig {
         fsync: config.storage.fsync,
         supersedes: stored_is_newer,
@@ -316,7 +317,7 @@ async fn forget(node: &Node, forget_after: Option<Duration>) {
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
 
 /// Compacts the store when its file has outgrown the live records, forgets stale clients, and
-/// logs the places provider's counters when they change.
+/// logs the places provider's counters and the refusal counts when they change.
 async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     let mut last_counters = None;
@@ -326,6 +327,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
             _ = tick.tick() => {}
         }
         forget(&node, forget_after).await;
+        node.log_refusals();
         if let Some(store) = &node.store {
             let mut live_bytes = 0u64;
             node.table()
