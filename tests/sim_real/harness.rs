@@ -71,8 +71,6 @@ pub struct Sim {
     places: Arc<dyn PlacesProvider>,
     /// Server names, in config order.
     pub names: Vec<String>,
-    /// Their configured listen addresses (the network's keys).
-    listen: Vec<SocketAddr>,
     /// The links, as pairs of indices into `names`.
     pub edges: Vec<(usize, usize)>,
     /// Each server while it runs.
@@ -135,7 +133,6 @@ impl Sim {
             places: Arc::new(NoPlaces),
             running: names.iter().map(|_| None).collect(),
             names,
-            listen,
             edges,
             made: BTreeMap::new(),
             newest: BTreeMap::new(),
@@ -206,17 +203,24 @@ impl Sim {
     /// Starts server `i` on its store and makes it reachable.
     pub async fn boot(&mut self, i: usize) -> Result<(), Failure> {
         let name = self.names[i].clone();
-        let listener = server::bind("127.0.0.1:0".parse().unwrap()).map_err(|e| e.to_string())?;
+        // Real sockets on loopback for the listeners (nothing in the simulation dials them);
+        // links reach a server through the in-memory network at its configured peer address.
+        let any = || server::bind("127.0.0.1:0".parse().unwrap()).map_err(|e| e.to_string());
+        let listeners = server::Listeners {
+            client: Some(any()?),
+            peer: Some(any()?),
+        };
         let running = server::start_on(
             &self.config,
             &name,
-            Some(listener),
+            listeners,
             self.places.clone(),
             self.net.transport(&name),
         )
         .await
         .map_err(|e| self.failure(&format!("{name} did not start: {e}")))?;
-        self.net.register(self.listen[i], running.node.clone());
+        let peer = self.config.server(&name).expect("a configured server").peer;
+        self.net.register(peer, running.node.clone());
         self.running[i] = Some(running);
         Ok(())
     }
