@@ -12,24 +12,14 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 /// The open bugs: (name used in `open-NAME-*` regression files, what is wrong).
-pub const OPEN_BUGS: &[(&str, &str)] = &[
-    (
-        "framer-cr-at-limit",
-        "herd_core::protocol::frame::LineFramer::next_frame compares a line's length with the \
+pub const OPEN_BUGS: &[(&str, &str)] = &[(
+    "framer-cr-at-limit",
+    "herd_core::protocol::frame::LineFramer::next_frame compares a line's length with the \
      limit before dropping its `\\r`: a line of exactly the limit followed by `\\r\\n` is \
      refused as overlong when a read ends between `\\r` and `\\n` (and always when it is the \
      last line, ended by the half-close after `\\r`), but accepted when `\\r\\n` arrive \
      together",
-    ),
-    (
-        "iamat-time-inf",
-        "herd_core::record::Record::received falls back to floating point for a client time \
-         whose integer part has more than 28 digits; from 309 digits on it parses as infinity \
-         and the time difference is written as `-inf`, so the record of an accepted IAMAT is \
-         one that Record::decode refuses: neighbours drop it as a bad line and a restart counts \
-         it unreadable, while the client got an `AT ... -inf ...` answer",
-    ),
-];
+)];
 
 thread_local! {
     static STRICT: Cell<Option<bool>> = const { Cell::new(None) };
