@@ -276,7 +276,9 @@ impl Node {
             return None;
         };
         match permit.append(record.client(), record.wire_bytes()) {
-            Ok(durable) => Some(durable),
+            // Only a sync worth waiting for is handed back: the caller flushes its held
+            // forwards before waiting, which must not happen per line when nothing waits.
+            Ok(durable) => durable.waits().then_some(durable),
             Err(e) => {
                 self.log.event(format!("storing a record failed: {e}"));
                 None

@@ -26,6 +26,13 @@ pub struct Durable {
 }
 
 impl Durable {
+    /// Whether [`Durable::wait`] waits for anything: only in `Fsync::Always`. In the other
+    /// modes a caller has nothing to wait for, so nothing to get ready before waiting.
+    #[must_use]
+    pub fn waits(&self) -> bool {
+        self.synced.is_some()
+    }
+
     /// Waits until the record is as durable as the store's fsync mode promises: fsynced in
     /// `Fsync::Always`, at once in the other modes.
     ///
