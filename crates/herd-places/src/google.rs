@@ -44,14 +44,11 @@
 //!
 //! `error_message` is Google's `error.message` when the body has one.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{json, Map, Value};
 
-use crate::http::{send, Endpoint};
-use crate::nearby_api::{radius_json, ApiFailure, NearbyApi};
-use crate::provider::NearbyQuery;
+use crate::http::send;
+use crate::nearby_api::{radius_json, ApiFailure, ApiSpec, Call, NearbyApi};
 
 /// Google's host for Places API (New).
 pub const DEFAULT_BASE_URL: &str = "https://places.googleapis.com";
@@ -73,41 +70,27 @@ places.iconBackgroundColor,places.currentOpeningHours.openNow,places.photos";
 pub struct PlacesNew;
 
 impl NearbyApi for PlacesNew {
-    fn name(&self) -> &'static str {
-        "google"
-    }
+    const SPEC: ApiSpec = ApiSpec::new("google", DEFAULT_BASE_URL, SEARCH_NEARBY_PATH);
 
-    fn default_base_url(&self) -> &'static str {
-        DEFAULT_BASE_URL
-    }
-
-    fn path(&self) -> &'static str {
-        SEARCH_NEARBY_PATH
-    }
-
-    /// Asks searchNearby about `query` within `budget`; see the module docs for the failures.
-    async fn search(
-        &self,
-        endpoint: &Endpoint,
-        query: &NearbyQuery,
-        budget: Duration,
-    ) -> Result<Value, ApiFailure> {
+    /// Asks searchNearby about `call.query` within `call.budget`; see the module docs for the failures.
+    async fn search(&self, call: Call<'_>) -> Result<Value, ApiFailure> {
         let body = json!({
             "locationRestriction": {
                 "circle": {
-                    "center": { "latitude": query.lat, "longitude": query.lng },
-                    "radius": radius_json(query.radius_m),
+                    "center": { "latitude": call.query.lat, "longitude": call.query.lng },
+                    "radius": radius_json(call.query.radius_m),
                 }
             },
             "maxResultCount": MAX_RESULT_COUNT,
         });
-        let request = endpoint
+        let request = call
+            .endpoint
             .client()
-            .post(endpoint.url().clone())
-            .header("X-Goog-Api-Key", endpoint.api_key())
+            .post(call.endpoint.url().clone())
+            .header("X-Goog-Api-Key", call.endpoint.api_key())
             .header("X-Goog-FieldMask", FIELD_MASK)
             .json(&body);
-        let http = send(request, budget).await?;
+        let http = send(request, call.budget).await?;
         let parsed: Option<Value> = serde_json::from_slice(&http.body).ok();
         if http.status.is_success() {
             return match parsed {

@@ -13,13 +13,10 @@
 //! | another HTTP status | failure shape with the body's `status` if any, else `UNKNOWN_ERROR` |
 //! | not JSON, no `status`, timeout, connection error | failure shape, `UNKNOWN_ERROR` |
 
-use std::time::Duration;
-
 use serde_json::Value;
 
-use crate::http::{send, Endpoint};
-use crate::nearby_api::{radius_metres, ApiFailure, NearbyApi};
-use crate::provider::NearbyQuery;
+use crate::http::send;
+use crate::nearby_api::{radius_metres, ApiFailure, ApiSpec, Call, NearbyApi};
 
 /// Google's host for the legacy Places web service.
 pub const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";
@@ -32,31 +29,19 @@ pub const NEARBY_SEARCH_PATH: &str = "/maps/api/place/nearbysearch/json";
 pub struct PlacesLegacy;
 
 impl NearbyApi for PlacesLegacy {
-    fn name(&self) -> &'static str {
-        "google-legacy"
-    }
+    const SPEC: ApiSpec = ApiSpec::new("google-legacy", DEFAULT_BASE_URL, NEARBY_SEARCH_PATH);
 
-    fn default_base_url(&self) -> &'static str {
-        DEFAULT_BASE_URL
-    }
-
-    fn path(&self) -> &'static str {
-        NEARBY_SEARCH_PATH
-    }
-
-    /// Asks Nearby Search about `query` within `budget`; see the module table for the failures.
-    async fn search(
-        &self,
-        endpoint: &Endpoint,
-        query: &NearbyQuery,
-        budget: Duration,
-    ) -> Result<Value, ApiFailure> {
-        let mut url = endpoint.url().clone();
+    /// Asks Nearby Search about `call.query` within `call.budget`; see the module table for the failures.
+    async fn search(&self, call: Call<'_>) -> Result<Value, ApiFailure> {
+        let mut url = call.endpoint.url().clone();
         url.query_pairs_mut()
-            .append_pair("location", &format!("{},{}", query.lat, query.lng))
-            .append_pair("radius", &radius_metres(query.radius_m).to_string())
-            .append_pair("key", endpoint.api_key());
-        let http = send(endpoint.client().get(url), budget).await?;
+            .append_pair(
+                "location",
+                &format!("{},{}", call.query.lat, call.query.lng),
+            )
+            .append_pair("radius", &radius_metres(call.query.radius_m).to_string())
+            .append_pair("key", call.endpoint.api_key());
+        let http = send(call.endpoint.client().get(url), call.budget).await?;
         let parsed: Option<Value> = serde_json::from_slice(&http.body).ok();
         let status = parsed
             .as_ref()

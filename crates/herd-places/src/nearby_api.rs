@@ -15,29 +15,55 @@ use serde_json::{Number, Value};
 use crate::http::{CallError, Endpoint};
 use crate::provider::{failure, NearbyQuery};
 
+/// Where an API lives and what the herd calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiSpec {
+    /// The provider's name, for logs, counters and cache keys (`google`, `google-legacy`).
+    pub name: &'static str,
+    /// Google's own `scheme://host` for this API, used when `places.base_url` is not set.
+    pub default_base_url: &'static str,
+    /// The endpoint's path below the base URL.
+    pub path: &'static str,
+}
+
+impl ApiSpec {
+    /// The API `name` at `path` below `default_base_url`.
+    pub const fn new(
+        name: &'static str,
+        default_base_url: &'static str,
+        path: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            default_base_url,
+            path,
+        }
+    }
+}
+
+/// One call to make: through which endpoint, about what, within how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The client, URL and key to call with.
+    pub endpoint: &'a Endpoint,
+    /// The circle asked about.
+    pub query: &'a NearbyQuery,
+    /// What is left of the client's time for this call.
+    pub budget: Duration,
+}
+
 /// A Google API that answers "what is in this circle", spoken over one HTTP call.
 pub trait NearbyApi: fmt::Debug + Send + Sync + 'static {
-    /// The provider's name, for logs, counters and cache keys (`google`, `google-legacy`).
-    fn name(&self) -> &'static str;
+    /// Its name, home and path.
+    const SPEC: ApiSpec;
 
-    /// Google's own `scheme://host` for this API, used when `places.base_url` is not set.
-    fn default_base_url(&self) -> &'static str;
-
-    /// The endpoint's path below the base URL.
-    fn path(&self) -> &'static str;
-
-    /// Asks `endpoint` about `query` within `budget`.
+    /// Makes `call`.
     ///
     /// # Errors
     ///
     /// An [`ApiFailure`] when the call failed or Google refused; an `Ok` answer always has the
     /// status `OK` or `ZERO_RESULTS`, so it may be cached.
-    fn search(
-        &self,
-        endpoint: &Endpoint,
-        query: &NearbyQuery,
-        budget: Duration,
-    ) -> impl Future<Output = Result<Value, ApiFailure>> + Send;
+    fn search(&self, call: Call<'_>) -> impl Future<Output = Result<Value, ApiFailure>> + Send;
 }
 
 /// Why an upstream call gave no places: the Nearby Search status the client is answered with,

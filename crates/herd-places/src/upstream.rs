@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::http::{Endpoint, EndpointError};
-use crate::nearby_api::{ApiFailure, NearbyApi};
+use crate::nearby_api::{ApiFailure, Call, NearbyApi};
 use crate::provider::{failure, NearbyQuery, PlacesFuture, PlacesProvider};
 use crate::settings::PlacesConfig;
 use crate::upstream_counters::{PlacesCounters, UpstreamCounters};
@@ -124,7 +124,7 @@ impl<A: NearbyApi> UpstreamProvider<A> {
         if let Some((field, _)) = nonzero.into_iter().find(|(_, zero)| *zero) {
             return Err(SetupError::Zero { field });
         }
-        let endpoint = Endpoint::new(config, api_key, api.default_base_url(), api.path())?;
+        let endpoint = Endpoint::new(config, api_key, A::SPEC.default_base_url, A::SPEC.path)?;
         let rate = NonZeroU32::new(config.rate_per_sec).ok_or(SetupError::Zero {
             field: "places.rate_per_sec",
         })?;
@@ -144,13 +144,13 @@ impl<A: NearbyApi> UpstreamProvider<A> {
 
     /// A snapshot of this provider's counters, for the server's periodic log line.
     pub fn counters(&self) -> PlacesCounters {
-        self.counters.snapshot(self.api.name())
+        self.counters.snapshot(A::SPEC.name)
     }
 
     /// Answers `query` from the cache, a call in flight, or a new call.
     async fn answer(&self, query: NearbyQuery) -> Value {
         UpstreamCounters::bump(&self.counters.requests);
-        let key = CircleKey::new(self.api.name(), &query);
+        let key = CircleKey::new(A::SPEC.name, &query);
         if let Some(hit) = self.cache.get(&key).await {
             UpstreamCounters::bump(&self.counters.cache_hits);
             return Value::clone(&hit);
@@ -183,7 +183,15 @@ impl<A: NearbyApi> UpstreamProvider<A> {
         };
         UpstreamCounters::bump(&self.counters.calls);
         let budget = deadline.saturating_duration_since(Instant::now());
-        match self.api.search(&self.endpoint, &query, budget).await {
+        match self
+            .api
+            .search(Call {
+                endpoint: &self.endpoint,
+                query: &query,
+                budget,
+            })
+            .await
+        {
             Ok(answer) => {
                 self.limits.note_success();
                 Ok(Arc::new(answer))
@@ -202,7 +210,7 @@ impl<A: NearbyApi> UpstreamProvider<A> {
         }
         self.counters.error(&failed.status);
         tracing::warn!(
-            provider = self.api.name(),
+            provider = A::SPEC.name,
             status = failed.status.as_str(),
             error_message = failed.message.as_str(),
             "places call failed"
@@ -212,7 +220,7 @@ impl<A: NearbyApi> UpstreamProvider<A> {
 
 impl<A: NearbyApi> PlacesProvider for UpstreamProvider<A> {
     fn name(&self) -> &'static str {
-        self.api.name()
+        A::SPEC.name
     }
 
     fn nearby(&self, query: NearbyQuery) -> PlacesFuture<'_> {
