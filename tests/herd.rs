@@ -101,7 +101,10 @@ async fn many_clients_flood_to_every_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_secret_is_required_when_configured() {
-    std::env::set_var("HERD_TEST_SECRET_A", "correct horse battery staple");
+    std::env::set_var(
+        "HERD_TEST_SECRET_A",
+        "correct horse battery staple, twice over",
+    );
     let herd = TestHerd::start(
         TOPOLOGY_2023,
         "[herd]\nsecret_env = \"HERD_TEST_SECRET_A\"\n",

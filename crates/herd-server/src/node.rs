@@ -52,6 +52,9 @@ pub struct Node {
     lease_renewal: tokio::sync::Mutex<()>,
     /// The shared secret servers prove to each other, if one is set.
     pub secret: Option<Vec<u8>>,
+    /// Whether the config said `insecure_links = true` (a warning at every link-up without a
+    /// secret).
+    pub insecure_links: bool,
     /// Wakes WHATSATs waiting for a client whose record is on its way.
     pub arrivals: Arrivals,
     /// The longest client line accepted.
@@ -82,6 +85,8 @@ pub struct NodeParts {
     pub store: Option<Store>,
     /// The shared secret, if set.
     pub secret: Option<Vec<u8>>,
+    /// Whether links may go without a secret beyond loopback.
+    pub insecure_links: bool,
     /// The longest client line accepted.
     pub max_line: usize,
 }
@@ -112,6 +117,7 @@ impl Node {
             store: parts.store,
             lease_renewal: tokio::sync::Mutex::new(()),
             secret: parts.secret,
+            insecure_links: parts.insecure_links,
             arrivals: Arrivals::default(),
             max_line: parts.max_line,
             shutdown: CancellationToken::new(),

@@ -266,8 +266,18 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
             failures = 0;
             let peer = stream.peer();
             link.up.store(true, Ordering::Relaxed);
-            node.log
-                .event(format!("link {}: connected ({peer})", link.name));
+            if node.secret.is_some() {
+                node.log
+                    .event(format!("link {}: connected ({peer})", link.name));
+            } else {
+                node.log.event(format!(
+                    "link {}: connected ({peer}); warning: not authenticated, the herd has no secret",
+                    link.name
+                ));
+                if node.insecure_links {
+                    tracing::warn!(peer = %link.name, "link up without authentication (insecure_links = true)");
+                }
+            }
             tokio::select! {
                 r = session(&node, &link, stream, buf) => {
                     node.log.event(format!("link {}: dropped ({r})", link.name));

@@ -194,6 +194,7 @@ pub async fn start_on(
         log,
         store: Some(store),
         secret,
+        insecure_links: config.herd.insecure_links,
         max_line: config.herd.max_line,
     }));
     node.log.event(format!(
@@ -244,19 +245,20 @@ async fn recover(
     Ok((replica, store, line))
 }
 
-/// The shared secret from the variable `[herd] secret_env` names, if it is set; a warning in
-/// `log` otherwise.
+/// The shared secret the config resolved (loading it checked that a named variable is set
+/// and long enough); without one, a warning in `log` (the config allows that only on
+/// loopback, or with `insecure_links = true`).
 fn resolve_secret(config: &Config, log: &IoLog) -> Option<Vec<u8>> {
-    let secret = config.herd.secret();
-    if secret.is_none() {
-        let why = match &config.herd.secret_env {
-            Some(var) => format!("[herd] secret_env names {var}, which is not set"),
-            None => "no [herd] secret_env".to_string(),
+    if config.secret.is_none() {
+        let why = if config.herd.insecure_links {
+            "[herd] insecure_links = true and no secret_env"
+        } else {
+            "no [herd] secret_env (every server is on loopback)"
         };
         log.event(format!("warning: {why}: links are checked by name only"));
         tracing::warn!("{why}: links between servers are checked by name only");
     }
-    secret.map(String::into_bytes)
+    config.secret.as_ref().map(|s| s.bytes().to_vec())
 }
 
 /// The client and peer listeners, bound from the config where not given, with their addresses.
