@@ -249,9 +249,10 @@ impl Node {
             _ => None,
         };
         let mut actions = Vec::new();
+        let now = crate::server::connection::now_nanos();
         let changed = {
             let mut replica = self.replica();
-            let changed = replica.handle(event, &mut actions);
+            let changed = replica.handle(event, now, &mut actions);
             // A neighbour's record is not waited on: its origin answered it already.
             drop(self.persist(&actions, &mut permit));
             changed
@@ -316,6 +317,10 @@ impl Node {
                             .event(format!("forgot {n} clients (storage.forget_after)"));
                     }
                 }
+                Action::DropLink { peer, bad_lines } => self.links[peer].cut(format!(
+                    "{bad_lines} lines not trusted within {} s",
+                    herd_core::replica::BAD_LINES_WINDOW.as_secs()
+                )),
             }
         }
         if changed {

@@ -78,6 +78,9 @@ pub struct PeerLink {
     handover: mpsc::Sender<Connection>,
     /// The task's end of `handover`, taken when the task starts.
     handed: Mutex<Option<mpsc::Receiver<Connection>>>,
+    /// Why the current connection must be closed, once the replica decided it (the
+    /// neighbour sent too many lines that were not trusted); the reader acts on it.
+    cut: Mutex<Option<String>>,
 }
 
 impl PeerLink {
@@ -95,7 +98,18 @@ impl PeerLink {
             catch_up: Mutex::new(CatchUpQueue::default()),
             handover,
             handed: Mutex::new(Some(handed)),
+            cut: Mutex::new(None),
         }
+    }
+
+    /// Closes the current connection after the line in hand, saying `why` in the log.
+    pub fn cut(&self, why: String) {
+        *self.cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    /// Why the current connection must be closed, if it must.
+    fn take_cut(&self) -> Option<String> {
+        self.cut.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Whether a connection to the neighbour is up.
@@ -324,6 +338,7 @@ async fn session(
     mut buf: BytesMut,
 ) -> String {
     let (mut rd, half) = stream.into_halves();
+    link.take_cut();
     *link.wire.lock().unwrap_or_else(|e| e.into_inner()) = Some(Wire {
         half: half.clone(),
         pending: Vec::new(),
@@ -362,8 +377,12 @@ async fn session(
                 match frame {
                     Frame::Line(line) => receive(node, link, line, &mut held).await,
                     Frame::Overlong(_) => {
-                        tracing::warn!(peer = %link.name, "overlong line from a neighbour")
+                        let from = link.id;
+                        node.apply(Event::BadLine { from }, &mut held).await;
                     }
+                }
+                if let Some(why) = link.take_cut() {
+                    return format!("cut off: {why}");
                 }
             }
             // What this read brought goes on in one write per link.
@@ -432,10 +451,8 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwa
             node.log.event(format!("link {}: caught up", link.name));
             Event::CaughtUp { from, marks }
         }
-        Err(_) => {
-            tracing::warn!(peer = %link.name, "a line from a neighbour is not understood");
-            return;
-        }
+        // Counted (and logged with the other counts by housekeeping, not once per line).
+        Err(_) => Event::BadLine { from },
     };
     node.apply(event, held).await;
 }

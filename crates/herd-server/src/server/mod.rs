@@ -220,8 +220,9 @@ async fn recover(
     name: &str,
     neighbours: usize,
 ) -> Result<(Replica, Store, String), StartError> {
-    let mut replica =
-        Replica::new(name, neighbours, config.herd.catch_up).with_limits(config.herd.limits());
+    let mut replica = Replica::new(name, neighbours, config.herd.catch_up)
+        .with_herd(config.names())
+        .with_limits(config.herd.limits());
     let store_config = StoreConfig {
         fsync: config.storage.fsync,
         supersedes: stored_is_newer,
