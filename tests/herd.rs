@@ -137,8 +137,12 @@ async fn a_shared_secret_is_required_when_configured() {
     let _ = stream.read_to_end(&mut rest).await;
     let at = stored_at(&herd, "Clark", "s").await.unwrap();
     assert!(at.ends_with(" s +1+1 1"), "{at}");
-    let log = std::fs::read_to_string(&herd.server("Clark").log_path).unwrap();
-    assert!(log.contains("handshake refused: wrong proof"), "{log}");
+    // The log is written by its own task: wait for the line rather than race it.
+    let path = herd.server("Clark").log_path.clone();
+    wait_until("Clark logs the refused handshake", || {
+        std::fs::read_to_string(&path).is_ok_and(|l| l.contains("handshake refused: wrong proof"))
+    })
+    .await;
     herd.stop().await;
 }
 

@@ -214,3 +214,56 @@ async fn a_neighbour_that_keeps_sending_bad_lines_is_cut_off() {
     })
     .await;
 }
+
+/// An attacker looping HELLOs (strangers' names, wrong proofs) gets a few log lines per
+/// window and one line saying how many more there were, not a line each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_hellos_do_not_flood_the_log() {
+    let mut herd = herd();
+    let started = Instant::now();
+    const STRANGERS: usize = 300;
+    const WRONG_PROOFS: usize = 100;
+    for i in 0..STRANGERS {
+        let mut s = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
+        s.write_all(format!("HERD1 HELLO Mallory{i} Bona 00\n").as_bytes())
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest)).await;
+    }
+    for _ in 0..WRONG_PROOFS {
+        let mut s = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
+        s.write_all(b"HERD1 HELLO Eve Bona 00\nHERD1 PROOF 00\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest)).await;
+    }
+    let windows = 1 + started.elapsed().as_secs() as usize / 10;
+    // A clean stop writes what is left, the last "suppressed" lines among it.
+    assert!(herd.terminate("Bona").success());
+    let log = std::fs::read_to_string(herd.log_path("Bona")).unwrap();
+    let refused = log
+        .lines()
+        .filter(|l| l.contains("handshake refused") && !l.contains("lines suppressed"))
+        .count();
+    assert!(
+        refused <= 2 * 10 * windows,
+        "{refused} handshake lines for {} HELLOs",
+        STRANGERS + WRONG_PROOFS
+    );
+    // Every refusal is accounted for: written, or counted in a "suppressed" line.
+    let suppressed: usize = log
+        .lines()
+        .filter(|l| l.contains("lines suppressed"))
+        .filter_map(|l| {
+            l.split(" * ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(refused + suppressed, STRANGERS + WRONG_PROOFS, "{log}");
+}

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::arrivals::Arrivals;
 use crate::iolog::IoLog;
+use crate::peer::log_budget::LogBudget;
 use crate::peer::transport::Transport;
 use crate::peer::PeerLink;
 use herd_core::peer_wire::marks_line;
@@ -46,6 +47,8 @@ pub struct Node {
     pub places: Arc<dyn PlacesProvider>,
     /// The I/O log.
     pub log: IoLog,
+    /// Bounds the log lines strangers can cause (handshakes refused; see [`LogBudget`]).
+    log_budget: LogBudget,
     /// The durable store of records, if storage is on.
     pub store: Option<Store>,
     /// Serialises lease renewals, so a burst of IAMATs at the lease's end renews it once.
@@ -114,6 +117,7 @@ impl Node {
             transport: parts.transport,
             places: parts.places,
             log: parts.log,
+            log_budget: LogBudget::default(),
             store: parts.store,
             lease_renewal: tokio::sync::Mutex::new(()),
             secret: parts.secret,
@@ -123,6 +127,27 @@ impl Node {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             logged_refusals: Mutex::new(Refusals::default()),
+        }
+    }
+
+    /// Writes the line `line` makes to the log, unless too many lines of `kind` were written
+    /// lately: then it is counted, and one line later says how many were left out.
+    pub fn log_limited(&self, kind: &'static str, line: impl FnOnce() -> String) {
+        let verdict = self.log_budget.admit(kind, std::time::Instant::now());
+        if let Some(summary) = verdict.summary {
+            self.log.event(summary);
+        }
+        if verdict.write {
+            self.log.event(line());
+        }
+    }
+
+    /// Writes how many lines [`Node::log_limited`] left out in windows that are over (all of
+    /// them when `at_shutdown`).
+    pub fn log_suppressed(&self, at_shutdown: bool) {
+        let now = (!at_shutdown).then(std::time::Instant::now);
+        for summary in self.log_budget.ended(now) {
+            self.log.event(summary);
         }
     }
 

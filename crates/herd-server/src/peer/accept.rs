@@ -49,10 +49,12 @@ pub fn neighbour_hello(node: &Node, line: &[u8]) -> Option<handshake::Hello> {
         return Some(hello);
     }
     if hello.acceptor != node.name || node.link_named(&hello.dialer).is_none() {
-        node.log.event(format!(
-            "handshake refused: {:?} is not a neighbour of {}",
-            hello.dialer, node.name
-        ));
+        node.log_limited("handshake refused: not a neighbour", || {
+            format!(
+                "handshake refused: {:?} is not a neighbour of {}",
+                hello.dialer, node.name
+            )
+        });
         return None;
     }
     Some(hello)
@@ -75,7 +77,7 @@ pub async fn open_link(
     .await
     {
         Ok(()) if hello.dialer == handshake::DUMP => {
-            node.log.event("dump: sending the table");
+            node.log_limited("dump", || "dump: sending the table".to_string());
             let _ = stream.write_all(&dump(&node)).await;
             let _ = stream.shutdown().await;
         }
@@ -84,9 +86,9 @@ pub async fn open_link(
                 link.hand_over((stream, buf)).await;
             }
         }
-        Err(e) => node
-            .log
-            .event(format!("link {}: handshake refused: {e}", hello.dialer)),
+        Err(e) => node.log_limited("handshake refused", || {
+            format!("link {}: handshake refused: {e}", hello.dialer)
+        }),
     }
 }
 

@@ -323,8 +323,9 @@ async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
     match handshake::dial(&mut stream, &node.name, &link.name, node.secret.as_deref()).await {
         Ok(buf) => Ok((stream, buf)),
         Err(e) => {
-            node.log
-                .event(format!("link {}: handshake refused: {e}", link.name));
+            node.log_limited("handshake refused", || {
+                format!("link {}: handshake refused: {e}", link.name)
+            });
             Err(format!("handshake: {e}"))
         }
     }
@@ -448,7 +449,9 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwa
         Ok(PeerLine::Record(record)) => Event::Peer { from, record },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
         Ok(PeerLine::CaughtUp(marks)) => {
-            node.log.event(format!("link {}: caught up", link.name));
+            // A neighbour says this once per link-up; one that says it in a loop is not
+            // worth a line each time.
+            node.log_limited("caught up", || format!("link {}: caught up", link.name));
             Event::CaughtUp { from, marks }
         }
         // Counted (and logged with the other counts by housekeeping, not once per line).

@@ -81,6 +81,7 @@ impl Running {
         self.node.shutdown.cancel();
         self.node.tasks.close();
         self.node.tasks.wait().await;
+        self.node.log_suppressed(true);
         if let Some(store) = &self.node.store {
             if let Err(e) = store.close().await {
                 self.node
@@ -331,6 +332,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
         }
         forget(&node, forget_after).await;
         node.log_refusals();
+        node.log_suppressed(false);
         if let Some(store) = &node.store {
             let mut live_bytes = 0u64;
             node.table()
