@@ -267,3 +267,61 @@ async fn looping_hellos_do_not_flood_the_log() {
         .sum();
     assert_eq!(refused + suppressed, STRANGERS + WRONG_PROOFS, "{log}");
 }
+
+/// `herd dump` proves the herd's secret like a neighbour, but gets the table read-only and
+/// never takes the place of a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_needs_the_secret_and_never_takes_a_link() {
+    let herd = herd();
+    ask(herd.addr("Bona"), &["IAMAT dumped +1+1 1"]).await;
+    wait_until_async("Clark learns 'dumped'", || knows(&herd, "Clark", "dumped")).await;
+    for _ in 0..3 {
+        assert!(herd.dump("Bona").starts_with("dumped Bona 1 +1+1"));
+    }
+    // Without the secret it does not run; with another one it is refused.
+    let out = std::process::Command::new(support::procs::herd_bin())
+        .args(["dump", "Bona", "--timeout", "5s", "--config"])
+        .arg(&herd.config)
+        .env_remove(SECRET_VAR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "herd.secret_env: the environment variable {SECRET_VAR} is not set"
+        )),
+        "{err}"
+    );
+    let out = std::process::Command::new(support::procs::herd_bin())
+        .args(["dump", "Bona", "--timeout", "5s", "--config"])
+        .arg(&herd.config)
+        .env(SECRET_VAR, "another secret, also longer than 32 bytes")
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && out.stdout.is_empty());
+    // A dump that sends records after its proof changes nothing, and the link stays.
+    let mut stream = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
+    let mut rest = handshake::dial(
+        &mut stream,
+        handshake::DUMP,
+        "Bona",
+        Some(SECRET.as_bytes()),
+    )
+    .await
+    .unwrap();
+    let seq = now_micros();
+    stream
+        .write_all(format!("{seq} AT Clark +0.000000000 forged +1+1 9\n").as_bytes())
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(DEADLINE, stream.read_buf(&mut rest)).await;
+    assert!(!knows(&herd, "Bona", "forged").await);
+    let log = std::fs::read_to_string(herd.log_path("Bona")).unwrap();
+    assert!(!log.contains("replaced by a new connection"), "{log}");
+    ask(herd.addr("Bona"), &["IAMAT after.dump +1+1 2"]).await;
+    wait_until_async("the link to Clark is still up", || {
+        knows(&herd, "Clark", "after.dump")
+    })
+    .await;
+}
