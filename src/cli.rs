@@ -68,6 +68,9 @@ pub enum Command {
     /// Check or print configs.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Make the herd's shared secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Ask the built-in offline index of world places.
     #[command(subcommand)]
     Places(PlacesCommand),
@@ -91,6 +94,13 @@ pub enum PlacesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum SecretCommand {
+    /// Print a fresh 256-bit secret (64 hex digits) from the operating system's generator,
+    /// for the variable `[herd] secret_env` names: `export HERD_SECRET=$(herd secret gen)`.
+    Gen,
 }
 
 #[derive(Subcommand)]

@@ -17,7 +17,7 @@ use clap::Parser;
 use herd_server::config::{Config, ConfigError};
 use herd_server::server::{self, Listeners, Running};
 
-use cli::{Cli, Command, ConfigCommand, PlacesCommand};
+use cli::{Cli, Command, ConfigCommand, PlacesCommand, SecretCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -84,6 +84,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => herd_bench::run(args).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Config(ConfigCommand::Default) => config_default(),
+        Command::Secret(SecretCommand::Gen) => {
+            println!("{}", herd_server::config::fresh_hex());
+            Ok(())
+        }
         Command::Places(PlacesCommand::Near {
             lat,
             lng,
@@ -112,8 +116,19 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
 }
 
 /// `herd up`: every server of the config in this process, with a table of them, until Ctrl-C.
+/// With no secret configured, the servers prove one made for this process (they are all
+/// here), so the default herd's links are authenticated too.
 async fn up(config: Option<&Path>) -> anyhow::Result<()> {
-    let config = Config::load_or_builtin(config)?;
+    let mut config = Config::load_or_builtin(config)?;
+    let made = config.secret.is_none();
+    if made {
+        let secret = herd_server::config::Secret::generate();
+        // So that `herd dump` (run by the same user, from the same folder) can prove it.
+        if let Err(e) = write_up_secret(&config.storage.dir, &secret) {
+            eprintln!("herd: warning: `herd dump` will not reach this herd: {e}");
+        }
+        config.secret = Some(secret);
+    }
     let places = places_provider(&config)?;
     let mut running: Vec<Running> = Vec::new();
     for s in &config.servers {
@@ -142,13 +157,43 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     println!(
-        "places: {}; Ctrl-C stops the herd.",
-        herd_server::config::provider_name(config.places.provider)
+        "places: {}; links: {}; Ctrl-C stops the herd.",
+        herd_server::config::provider_name(config.places.provider),
+        if made {
+            "authenticated with a secret made for this process"
+        } else {
+            "authenticated with the secret of [herd] secret_env"
+        }
     );
     wait_for_signal().await;
     for r in running {
         r.shutdown().await;
     }
+    if made {
+        let _ = std::fs::remove_file(config.storage.dir.join(UP_SECRET_FILE));
+    }
+    Ok(())
+}
+
+/// Where `herd up` leaves the secret it made, under `[storage] dir`, for `herd dump`.
+const UP_SECRET_FILE: &str = "up.secret";
+
+/// Writes the secret `herd up` made to [`UP_SECRET_FILE`] in `dir`, readable by its user only
+/// (like the stored records beside it).
+fn write_up_secret(dir: &Path, secret: &herd_server::config::Secret) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(UP_SECRET_FILE);
+    // A file left by an earlier run is replaced, never reused with whatever mode it has.
+    let _ = std::fs::remove_file(&path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(secret.bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -184,11 +229,19 @@ async fn dump(target: &str, config: Option<&Path>, timeout: Duration) -> anyhow:
         None => resolve_target(target, &config).await?,
     };
     let name = config.server(target).map_or("*", |s| s.name.as_str());
-    let secret = config.herd.secret();
-    let table =
-        herd_server::client::dump(addr, name, secret.as_deref().map(str::as_bytes), timeout)
-            .await
-            .with_context(|| format!("dumping {addr}"))?;
+    // With no secret configured, the herd may be a `herd up` that made one.
+    let made = match &config.secret {
+        Some(_) => None,
+        None => std::fs::read(config.storage.dir.join(UP_SECRET_FILE)).ok(),
+    };
+    let secret = config
+        .secret
+        .as_ref()
+        .map(|s| s.bytes())
+        .or(made.as_deref());
+    let table = herd_server::client::dump(addr, name, secret, timeout)
+        .await
+        .with_context(|| format!("dumping {addr}"))?;
     std::io::stdout().write_all(&table)?;
     Ok(())
 }

@@ -101,7 +101,10 @@ async fn many_clients_flood_to_every_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_secret_is_required_when_configured() {
-    std::env::set_var("HERD_TEST_SECRET_A", "correct horse battery staple");
+    std::env::set_var(
+        "HERD_TEST_SECRET_A",
+        "correct horse battery staple, twice over",
+    );
     let herd = TestHerd::start(
         TOPOLOGY_2023,
         "[herd]\nsecret_env = \"HERD_TEST_SECRET_A\"\n",
@@ -134,8 +137,12 @@ async fn a_shared_secret_is_required_when_configured() {
     let _ = stream.read_to_end(&mut rest).await;
     let at = stored_at(&herd, "Clark", "s").await.unwrap();
     assert!(at.ends_with(" s +1+1 1"), "{at}");
-    let log = std::fs::read_to_string(&herd.server("Clark").log_path).unwrap();
-    assert!(log.contains("handshake refused: wrong proof"), "{log}");
+    // The log is written by its own task: wait for the line rather than race it.
+    let path = herd.server("Clark").log_path.clone();
+    wait_until("Clark logs the refused handshake", || {
+        std::fs::read_to_string(&path).is_ok_and(|l| l.contains("handshake refused: wrong proof"))
+    })
+    .await;
     herd.stop().await;
 }
 

@@ -177,8 +177,10 @@ impl Sim {
             servers[a].links.push(l);
             servers[b].links.push(l);
         }
+        let names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
         for s in &mut servers {
-            s.replica = Some(Replica::new(&s.name, s.links.len(), catch_up));
+            s.replica =
+                Some(Replica::new(&s.name, s.links.len(), catch_up).with_herd(names.clone()));
         }
         let mut sim = Sim {
             rng,
@@ -223,8 +225,9 @@ impl Sim {
     /// Feeds `event` to server `s` and carries out the actions, as `Node::apply` does.
     fn apply(&mut self, s: usize, event: Event) -> Result<(), String> {
         let mut actions = Vec::new();
+        let now_nanos = i128::from(self.clocks[s]) * 1000;
         let replica = self.servers[s].replica.as_mut().expect("a running server");
-        replica.handle(event, &mut actions);
+        replica.handle(event, now_nanos, &mut actions);
         self.carry_out(s, actions)
     }
 
@@ -257,6 +260,13 @@ impl Sim {
                     self.send(s, to, Message::CaughtUp(marks))?;
                 }
                 Action::Forgot(n) => return Err(format!("forgot {n} clients unasked")),
+                Action::DropLink { peer, bad_lines } => {
+                    return Err(format!(
+                        "{} dropped its link {peer} for {bad_lines} bad lines: servers of one \
+                         herd never send one",
+                        self.servers[s].name
+                    ))
+                }
             }
         }
         Ok(())
@@ -388,8 +398,10 @@ impl Sim {
     }
 
     fn restart(&mut self, s: usize) -> Result<(), String> {
+        let names: Vec<String> = self.servers.iter().map(|s| s.name.clone()).collect();
         let server = &mut self.servers[s];
-        let mut replica = Replica::new(&server.name, server.links.len(), self.catch_up);
+        let mut replica =
+            Replica::new(&server.name, server.links.len(), self.catch_up).with_herd(names);
         for (key, record) in &server.disk {
             replica
                 .restore(key, record.wire_bytes())

@@ -20,6 +20,8 @@ pub struct ProcHerd {
     pub config: PathBuf,
     /// Server names in order, with addresses.
     pub servers: Vec<(String, SocketAddr)>,
+    /// Where each server accepts links (its `peer`), in the same order.
+    pub peers: Vec<SocketAddr>,
     /// Running children by server index.
     pub children: Vec<Option<Child>>,
     /// Logs, data and the config.
@@ -60,6 +62,7 @@ impl ProcHerd {
         ProcHerd {
             config,
             servers,
+            peers: addrs.iter().map(|(_, p)| *p).collect(),
             children: topology.iter().map(|_| None).collect(),
             dir,
             env: Vec::new(),
@@ -73,6 +76,11 @@ impl ProcHerd {
     /// Where `name` listens.
     pub fn addr(&self, name: &str) -> SocketAddr {
         self.servers[self.index(name)].1
+    }
+
+    /// Where `name` accepts links.
+    pub fn peer_addr(&self, name: &str) -> SocketAddr {
+        self.peers[self.index(name)]
     }
 
     /// Starts `herd serve name` and waits until it accepts connections.
@@ -121,6 +129,17 @@ impl ProcHerd {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Sends signal `sig` (`STOP`, `CONT`...) to `name`'s running process, by its id.
+    pub fn signal(&self, name: &str, sig: &str) {
+        let pid = self.pid(name).expect("the server runs");
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{sig} {pid}");
     }
 
     /// Sends SIGTERM to `name` and returns its exit status.

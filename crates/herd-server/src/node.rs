@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::arrivals::Arrivals;
 use crate::iolog::IoLog;
+use crate::peer::log_budget::LogBudget;
 use crate::peer::transport::Transport;
 use crate::peer::PeerLink;
 use herd_core::peer_wire::marks_line;
@@ -46,12 +47,17 @@ pub struct Node {
     pub places: Arc<dyn PlacesProvider>,
     /// The I/O log.
     pub log: IoLog,
+    /// Bounds the log lines strangers can cause (handshakes refused; see [`LogBudget`]).
+    log_budget: LogBudget,
     /// The durable store of records, if storage is on.
     pub store: Option<Store>,
     /// Serialises lease renewals, so a burst of IAMATs at the lease's end renews it once.
     lease_renewal: tokio::sync::Mutex<()>,
     /// The shared secret servers prove to each other, if one is set.
     pub secret: Option<Vec<u8>>,
+    /// Whether the config said `insecure_links = true` (a warning at every link-up without a
+    /// secret).
+    pub insecure_links: bool,
     /// Wakes WHATSATs waiting for a client whose record is on its way.
     pub arrivals: Arrivals,
     /// The longest client line accepted.
@@ -82,6 +88,8 @@ pub struct NodeParts {
     pub store: Option<Store>,
     /// The shared secret, if set.
     pub secret: Option<Vec<u8>>,
+    /// Whether links may go without a secret beyond loopback.
+    pub insecure_links: bool,
     /// The longest client line accepted.
     pub max_line: usize,
 }
@@ -109,14 +117,37 @@ impl Node {
             transport: parts.transport,
             places: parts.places,
             log: parts.log,
+            log_budget: LogBudget::default(),
             store: parts.store,
             lease_renewal: tokio::sync::Mutex::new(()),
             secret: parts.secret,
+            insecure_links: parts.insecure_links,
             arrivals: Arrivals::default(),
             max_line: parts.max_line,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             logged_refusals: Mutex::new(Refusals::default()),
+        }
+    }
+
+    /// Writes the line `line` makes to the log, unless too many lines of `kind` were written
+    /// lately: then it is counted, and one line later says how many were left out.
+    pub fn log_limited(&self, kind: &'static str, line: impl FnOnce() -> String) {
+        let verdict = self.log_budget.admit(kind, std::time::Instant::now());
+        if let Some(summary) = verdict.summary {
+            self.log.event(summary);
+        }
+        if verdict.write {
+            self.log.event(line());
+        }
+    }
+
+    /// Writes how many lines [`Node::log_limited`] left out in windows that are over (all of
+    /// them when `at_shutdown`).
+    pub fn log_suppressed(&self, at_shutdown: bool) {
+        let now = (!at_shutdown).then(std::time::Instant::now);
+        for summary in self.log_budget.ended(now) {
+            self.log.event(summary);
         }
     }
 
@@ -243,9 +274,10 @@ impl Node {
             _ => None,
         };
         let mut actions = Vec::new();
+        let now = crate::server::connection::now_nanos();
         let changed = {
             let mut replica = self.replica();
-            let changed = replica.handle(event, &mut actions);
+            let changed = replica.handle(event, now, &mut actions);
             // A neighbour's record is not waited on: its origin answered it already.
             drop(self.persist(&actions, &mut permit));
             changed
@@ -312,6 +344,10 @@ impl Node {
                             .event(format!("forgot {n} clients (storage.forget_after)"));
                     }
                 }
+                Action::DropLink { peer, bad_lines } => self.links[peer].cut(format!(
+                    "{bad_lines} lines not trusted within {} s",
+                    herd_core::replica::BAD_LINES_WINDOW.as_secs()
+                )),
             }
         }
         if changed {

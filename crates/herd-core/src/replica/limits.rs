@@ -60,15 +60,32 @@ pub enum Refusal {
     /// The table holds `max_clients` clients and this client is new.
     #[error("the table is full (max_clients) and the client is new")]
     TableFull,
+    /// A neighbour's line that is not a neighbour line (or is longer than a link's limit).
+    #[error("a neighbour's line is not understood")]
+    BadLine,
+    /// A neighbour's record or mark names an origin that is not a server of the herd.
+    #[error("the origin is not a server of the herd")]
+    UnknownOrigin,
+    /// A neighbour's number is beyond what any server could have given by now
+    /// ([`NUMBER_HORIZON`](super::numbers::NUMBER_HORIZON) past this server's clock).
+    #[error("the number is beyond what any server could have given yet")]
+    NumberAhead,
+    /// A neighbour's mark about this server's own numbers is above the last it gave.
+    #[error("a mark of this server's own numbers is above the last it gave")]
+    OwnNumberNotGiven,
 }
 
 impl Refusal {
     /// Every reason, in the order counts are shown.
-    const ALL: [Refusal; 4] = [
+    const ALL: [Refusal; 8] = [
         Refusal::Time,
         Refusal::ClockAhead,
         Refusal::ClientIdTooLong,
         Refusal::TableFull,
+        Refusal::BadLine,
+        Refusal::UnknownOrigin,
+        Refusal::NumberAhead,
+        Refusal::OwnNumberNotGiven,
     ];
 
     /// A short name, for counts in the log.
@@ -78,6 +95,10 @@ impl Refusal {
             Refusal::ClockAhead => "clock ahead",
             Refusal::ClientIdTooLong => "client id too long",
             Refusal::TableFull => "table full",
+            Refusal::BadLine => "not understood",
+            Refusal::UnknownOrigin => "unknown origin",
+            Refusal::NumberAhead => "number ahead",
+            Refusal::OwnNumberNotGiven => "own number not given",
         }
     }
 }
@@ -127,8 +148,11 @@ impl fmt::Display for Tally {
 pub struct Refusals {
     /// Client IAMATs answered `?`.
     pub clients: Tally,
-    /// Neighbours' records dropped.
+    /// Neighbours' records dropped (for the limits, or because they are not trusted).
     pub records: Tally,
+    /// Neighbours' lines not trusted: lines not understood, and the marks of `WM` and
+    /// `CAUGHT` lines left out (an unknown origin, a number ahead; records are in `records`).
+    pub untrusted: Tally,
 }
 
 impl fmt::Display for Refusals {
@@ -137,7 +161,12 @@ impl fmt::Display for Refusals {
             f,
             "IAMATs refused: {}; neighbour records dropped: {}",
             self.clients, self.records
-        )
+        )?;
+        // Only a broken or hostile neighbour sends these: say nothing of them until one did.
+        if self.untrusted.total() > 0 {
+            write!(f, "; neighbour lines not trusted: {}", self.untrusted)?;
+        }
+        Ok(())
     }
 }
 

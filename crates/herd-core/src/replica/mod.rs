@@ -18,12 +18,18 @@
 //! time may be, how long a client ID and how many clients the table may hold. A client's
 //! report beyond them is refused ([`ReportError::Refused`], answered `?`); a neighbour's record
 //! beyond them is dropped. Both are counted ([`Replica::refusals`]).
+//!
+//! Neighbours are not trusted with names or numbers ([`trust`]): a record or mark of an origin
+//! that is not a server of the herd, a number beyond what any server could have given, a mark
+//! of this server's own numbers above what it gave, are left out and counted; a link that
+//! sends too many such lines in a short time is dropped ([`Action::DropLink`]).
 
 pub mod catch_up;
 pub mod limits;
 pub mod numbers;
+pub mod trust;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -31,7 +37,8 @@ use crate::protocol::number::{decimal_to_nanos, time_difference};
 use crate::record::{BadRecord, Record};
 use crate::table::{LocationTable, Offer};
 pub use limits::{Limits, Refusal, Refusals, Tally};
-pub use numbers::{NeedLease, Numbers, LEASE_AHEAD, SEQ_LEASE_KEY};
+pub use numbers::{NeedLease, Numbers, LEASE_AHEAD, NUMBER_HORIZON, SEQ_LEASE_KEY};
+pub use trust::{BAD_LINES_WINDOW, MAX_BAD_LINES};
 
 /// A neighbour, by its index in the server's neighbour list.
 pub type PeerId = usize;
@@ -68,6 +75,11 @@ pub enum Event {
         from: PeerId,
         /// Its watermarks when it started sending.
         marks: Watermarks,
+    },
+    /// Neighbour `from` sent a line that is not a neighbour line, or an overlong one.
+    BadLine {
+        /// The neighbour.
+        from: PeerId,
     },
     /// Forget every client whose newest client time is before `before_secs` (POSIX seconds).
     Forget {
@@ -108,6 +120,15 @@ pub enum Action {
     },
     /// A sweep forgot this many clients.
     Forgot(usize),
+    /// Close the connection to neighbour `peer`: it sent more than [`MAX_BAD_LINES`] lines
+    /// that were not trusted within [`BAD_LINES_WINDOW`]. (It redials, or is redialled, as
+    /// after any drop; the count starts again.)
+    DropLink {
+        /// The neighbour.
+        peer: PeerId,
+        /// How many lines it sent that were not trusted, in the window.
+        bad_lines: u32,
+    },
 }
 
 /// A client's IAMAT, parsed: the fields exactly as the client wrote them.
@@ -154,23 +175,30 @@ pub struct Replica {
     /// The neighbours that finished a catch-up of this server since start; once all have,
     /// the own watermark is the counter.
     caught_by: Vec<bool>,
-    /// What this server knows it holds of other origins.
+    /// What this server knows it holds of other origins (only servers of `herd`).
     marks: HashMap<String, u64>,
+    /// The names of the herd's servers, this one among them: the only origins taken.
+    herd: HashSet<String>,
+    /// For each neighbour, the lines not trusted in the current window.
+    bad_lines: Vec<trust::BadLineWindow>,
     /// Records whose client time is older than this (nanoseconds) are forgotten.
     forget_before: Option<i128>,
     /// What this server takes at most (the same at every server of the herd).
     limits: Limits,
     /// What it refused since it started.
     refusals: Refusals,
-    /// For each neighbour, how many records had been dropped for a full table when this
-    /// server last sent it its watermarks: a catch-up during which more were dropped is not
-    /// counted as one (see `caught_up`).
-    full_when_marked: Vec<u64>,
+    /// For each neighbour, how many of its records were dropped although they may be true
+    /// (for a full table, or a number ahead of this server's clock): a catch-up during which
+    /// one was is not counted as one (see `caught_up`).
+    dropped_from: Vec<u64>,
+    /// For each neighbour, `dropped_from` when this server last sent it its watermarks.
+    dropped_when_marked: Vec<u64>,
 }
 
 impl Replica {
-    /// The state machine of server `me`, with `neighbours` neighbours, an empty table and no
-    /// limits (see [`Replica::with_limits`]).
+    /// The state machine of server `me`, with `neighbours` neighbours, an empty table, no
+    /// limits (see [`Replica::with_limits`]) and a herd of itself alone: records and marks of
+    /// other origins are refused until [`Replica::with_herd`] names the herd's servers.
     pub fn new(me: &str, neighbours: usize, catch_up: bool) -> Replica {
         Replica {
             me: me.to_string(),
@@ -181,11 +209,20 @@ impl Replica {
             own_floor: 0,
             caught_by: vec![false; neighbours],
             marks: HashMap::new(),
+            herd: HashSet::from([me.to_string()]),
+            bad_lines: vec![trust::BadLineWindow::default(); neighbours],
             forget_before: None,
             limits: Limits::NONE,
             refusals: Refusals::default(),
-            full_when_marked: vec![0; neighbours],
+            dropped_from: vec![0; neighbours],
+            dropped_when_marked: vec![0; neighbours],
         }
+    }
+
+    /// The same replica, taking records and marks of the servers `names` (and itself) only.
+    pub fn with_herd<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Replica {
+        self.herd.extend(names.into_iter().map(Into::into));
+        self
     }
 
     /// The same replica, taking only what `limits` allow from clients and neighbours.
@@ -316,15 +353,31 @@ impl Replica {
         marks
     }
 
-    /// Applies `event`, appending the resulting actions to `actions`. Returns whether the
-    /// table changed.
-    pub fn handle(&mut self, event: Event, actions: &mut Vec<Action>) -> bool {
+    /// Applies `event`, which happened at `now_nanos` (the server's clock, nanoseconds since
+    /// the epoch: neighbours' numbers are judged against it), appending the resulting actions
+    /// to `actions`. Returns whether the table changed.
+    pub fn handle(&mut self, event: Event, now_nanos: i128, actions: &mut Vec<Action>) -> bool {
         match event {
-            Event::Peer { from, record } => self.offer(record, Some(from), actions),
+            Event::Peer { from, record } => {
+                if let Err(why) = self.trusted_record(&record, now_nanos) {
+                    self.refusals.records.count(why);
+                    if why == Refusal::NumberAhead {
+                        // True, perhaps, with a clock far ahead: a catch-up that brought it
+                        // does not count (see `caught_up`).
+                        self.note_dropped(from);
+                    }
+                    self.distrust(from, now_nanos, actions);
+                    return false;
+                }
+                self.offer(record, Some(from), actions)
+            }
             Event::LinkUp(to) => {
                 if self.catch_up {
-                    if let Some(full) = self.full_when_marked.get_mut(to) {
-                        *full = self.refusals.records.of(Refusal::TableFull);
+                    if let (Some(then), Some(&now)) = (
+                        self.dropped_when_marked.get_mut(to),
+                        self.dropped_from.get(to),
+                    ) {
+                        *then = now;
                     }
                     let marks = self.watermarks();
                     actions.push(Action::SendWatermarks { to, marks });
@@ -332,7 +385,14 @@ impl Replica {
                 false
             }
             Event::LinkDown(_) => false,
+            Event::BadLine { from } => {
+                self.refusals.untrusted.count(Refusal::BadLine);
+                self.distrust(from, now_nanos, actions);
+                false
+            }
             Event::Watermarks { from, marks } => {
+                // Marks left out only make this server send more: always safe.
+                let (marks, _) = self.trusted_marks(from, marks, now_nanos, actions);
                 if self.catch_up {
                     // Our marks first: the table scanned after holds at least what they promise.
                     actions.push(Action::SendMissing {
@@ -344,7 +404,8 @@ impl Replica {
                 false
             }
             Event::CaughtUp { from, marks } => {
-                self.caught_up(from, marks);
+                let (marks, refused) = self.trusted_marks(from, marks, now_nanos, actions);
+                self.caught_up(from, marks, refused);
                 false
             }
             Event::Forget { before_secs } => {
@@ -358,20 +419,15 @@ impl Replica {
         }
     }
 
-    /// Merges a neighbour's marks at the end of its catch-up of this server, unless a record
-    /// was dropped for a full table since this server sent its own marks: the dropped record
-    /// may be one the catch-up sent, and merging would claim it is held (so no later catch-up
-    /// would send it again). Only the own number is lifted then, so numbers never repeat.
-    fn caught_up(&mut self, from: PeerId, theirs: Watermarks) {
-        let full_drops = self.refusals.records.of(Refusal::TableFull);
-        if self
-            .full_when_marked
-            .get(from)
-            .is_some_and(|&then| then != full_drops)
-        {
-            if let Some(&seq) = theirs.get(&self.me) {
-                self.numbers.observe(seq);
-            }
+    /// Merges a neighbour's (trusted) marks at the end of its catch-up of this server, unless
+    /// one of its records was dropped for a full table or a number ahead since this server
+    /// sent its own marks: the dropped record may be one the catch-up sent, and merging would
+    /// claim it is held (so no later catch-up would send it again). A catch-up with a mark
+    /// that was not trusted (`refused`) does not count as one either: the neighbour is broken
+    /// or lying, and only merging nothing is sure to be safe.
+    fn caught_up(&mut self, from: PeerId, theirs: Watermarks, refused: bool) {
+        let dropped = self.dropped_from.get(from).copied();
+        if refused || self.dropped_when_marked.get(from).copied() != dropped {
             return;
         }
         if let Some(caught) = self.caught_by.get_mut(from) {
@@ -379,8 +435,8 @@ impl Replica {
         }
         for (origin, seq) in theirs {
             if origin == self.me {
-                // Never number below what a neighbour already holds of this server, and hold
-                // all of it now.
+                // Never number below what a neighbour already holds of this server (it is at
+                // most the last number given: `trusted_marks` saw to it), and hold all of it.
                 self.numbers.observe(seq);
                 self.own_floor = self.own_floor.max(seq);
             } else {
@@ -408,11 +464,13 @@ impl Replica {
             Offer::Won => {}
             Offer::Stale => return false,
             Offer::Full => {
-                let tally = match from {
-                    Some(_) => &mut self.refusals.records,
-                    None => &mut self.refusals.clients,
-                };
-                tally.count(Refusal::TableFull);
+                match from {
+                    Some(peer) => {
+                        self.refusals.records.count(Refusal::TableFull);
+                        self.note_dropped(peer);
+                    }
+                    None => self.refusals.clients.count(Refusal::TableFull),
+                }
                 return false;
             }
         }

@@ -11,6 +11,23 @@
 /// (one synced write) about every ten seconds.
 pub const LEASE_AHEAD: u64 = 10_000_000;
 
+/// How far a lease reaches past the last number when that number is already ahead of the
+/// clock (right after a restart, the first number is above the lease read back, which may be
+/// up to [`LEASE_AHEAD`] past the clock): a tenth of a second of numbers, so restarts in quick
+/// succession push the counter ahead of the clock by this much each, not by a whole
+/// [`LEASE_AHEAD`]. (While it is ahead, numbers grow by one per record, so such a lease still
+/// covers a hundred thousand records.)
+pub const LEASE_AHEAD_OF_CLOCK: u64 = LEASE_AHEAD / 100;
+
+/// How far past a receiving server's clock (in microseconds) a sane server's number can be:
+/// its numbers are at most its lease, which is at most [`LEASE_AHEAD`] past its own clock
+/// plus [`LEASE_AHEAD_OF_CLOCK`] per restart faster than its clock moved; the rest of these
+/// ten minutes is room for clocks of the herd that disagree (NTP keeps them within
+/// milliseconds). A neighbour's number beyond it is refused: taken, it would lift a watermark
+/// (or, before, a counter) past every number the origin will give for a long time, and
+/// switch catch-up of that origin off until then (see ALGORITHM.md, "Trust").
+pub const NUMBER_HORIZON: u64 = 60 * LEASE_AHEAD;
+
 /// The store key of the sequence lease: it holds a space, so no client ID can be it.
 pub const SEQ_LEASE_KEY: &[u8] = b" seq-lease";
 
@@ -46,9 +63,10 @@ impl Numbers {
     pub fn next(&mut self, now_micros: u64) -> Result<u64, NeedLease> {
         let seq = self.candidate(now_micros);
         if seq > self.lease {
-            return Err(NeedLease {
-                lease: seq.saturating_add(LEASE_AHEAD),
-            });
+            let lease = now_micros
+                .saturating_add(LEASE_AHEAD)
+                .max(seq.saturating_add(LEASE_AHEAD_OF_CLOCK));
+            return Err(NeedLease { lease });
         }
         self.last = seq;
         Ok(seq)
@@ -108,8 +126,25 @@ mod tests {
         let mut n = Numbers::default();
         n.restore_lease(1_000);
         let need = n.next(10).unwrap_err();
-        assert_eq!(need.lease, 1_001 + LEASE_AHEAD);
+        assert_eq!(need.lease, 10 + LEASE_AHEAD);
         n.lease_stored(need.lease);
         assert_eq!(n.next(10), Ok(1_001));
+    }
+
+    #[test]
+    fn restarts_in_quick_succession_push_numbers_ahead_of_the_clock_by_a_little_each() {
+        // Every restart finds the lease the last life stored, with the clock standing still.
+        let mut lease = 0;
+        for _ in 0..1_000 {
+            let mut n = Numbers::default();
+            n.restore_lease(lease);
+            let need = n.next(5).unwrap_err();
+            n.lease_stored(need.lease);
+            n.next(5).unwrap();
+            lease = need.lease;
+        }
+        // A thousand restarts: the first lease, then a tenth of a second of numbers each.
+        assert!(lease <= 5 + LEASE_AHEAD + 1_000 * (LEASE_AHEAD_OF_CLOCK + 1));
+        assert!(lease < NUMBER_HORIZON);
     }
 }

@@ -6,8 +6,12 @@ fn rec(client: &str, time: u64) -> Record {
     sample(client, time)
 }
 
+/// The clock of the events of these tests: one second after the epoch, in nanoseconds.
+const T: i128 = 1_000_000_000;
+
+/// A replica `Me` in a herd with `A` and `B` (the origins of the records here).
 fn replica(neighbours: usize) -> Replica {
-    Replica::new("Me", neighbours, true)
+    Replica::new("Me", neighbours, true).with_herd(["A", "B"])
 }
 
 /// A client's report of `client` at client time `time`.
@@ -54,7 +58,7 @@ fn a_winner_goes_everywhere_but_back() {
         from: 1,
         record: rec("c", 5),
     };
-    assert!(r.handle(peer, &mut a));
+    assert!(r.handle(peer, T, &mut a));
     assert_eq!(
         a,
         [
@@ -81,7 +85,7 @@ fn a_stale_record_ends_the_flood_but_a_stale_iamat_is_still_answered() {
         from: 0,
         record: rec("c", 5),
     };
-    assert!(!r.handle(peer, &mut a));
+    assert!(!r.handle(peer, T, &mut a));
     let answer = client(&mut r, "c", "4", 2, &mut a);
     assert!(answer.line().ends_with(b" c +1+1 4"));
     assert!(a.is_empty());
@@ -114,6 +118,7 @@ fn the_own_watermark_never_counts_a_number_whose_record_is_not_in_the_table() {
             from: 0,
             marks: Watermarks::new(),
         },
+        T,
         &mut a,
     );
     for (i, c) in ["x", "y", "x", "z"].into_iter().enumerate() {
@@ -129,11 +134,11 @@ fn the_own_watermark_never_counts_a_number_whose_record_is_not_in_the_table() {
 #[test]
 fn links_coming_up_trade_watermarks_only_when_asked() {
     let mut a = Vec::new();
-    replica(2).handle(Event::LinkUp(1), &mut a);
+    replica(2).handle(Event::LinkUp(1), T, &mut a);
     assert!(matches!(&a[..], [Action::SendWatermarks { to: 1, .. }]));
     a.clear();
-    Replica::new("Me", 2, false).handle(Event::LinkUp(1), &mut a);
-    replica(2).handle(Event::LinkDown(1), &mut a);
+    Replica::new("Me", 2, false).handle(Event::LinkUp(1), T, &mut a);
+    replica(2).handle(Event::LinkDown(1), T, &mut a);
     assert!(a.is_empty());
 }
 
@@ -149,6 +154,7 @@ fn a_neighbours_marks_are_answered_with_ours_taken_first() {
             from: 0,
             marks: theirs.clone(),
         },
+        T,
         &mut a,
     );
     match &a[..] {
@@ -168,12 +174,16 @@ fn a_neighbours_marks_are_answered_with_ours_taken_first() {
 #[test]
 fn caught_up_marks_merge_and_lift_the_own_counter() {
     let mut r = replica(1);
+    // Numbers up to 100 were given in an earlier life.
+    r.restore(SEQ_LEASE_KEY, Bytes::from_static(b"100"))
+        .unwrap();
     let mut a = Vec::new();
     r.handle(
         Event::CaughtUp {
             from: 0,
             marks: [("B".to_string(), 7), ("Me".to_string(), 100)].into(),
         },
+        T,
         &mut a,
     );
     r.handle(
@@ -181,6 +191,7 @@ fn caught_up_marks_merge_and_lift_the_own_counter() {
             from: 0,
             marks: [("B".to_string(), 3)].into(),
         },
+        T,
         &mut a,
     );
     assert_eq!(r.watermarks().get("B"), Some(&7));
@@ -202,6 +213,7 @@ fn the_own_watermark_waits_for_every_neighbour_after_a_restart() {
             from: 0,
             marks: [("Me".to_string(), 60)].into(),
         },
+        T,
         &mut a,
     );
     assert_eq!(r.watermarks().get("Me"), Some(&60));
@@ -210,6 +222,7 @@ fn the_own_watermark_waits_for_every_neighbour_after_a_restart() {
             from: 1,
             marks: Watermarks::new(),
         },
+        T,
         &mut a,
     );
     assert_eq!(r.watermarks().get("Me"), Some(&1000));
@@ -234,6 +247,7 @@ fn forgetting_drops_old_clients_and_refuses_old_records() {
             from: 0,
             record: rec("old", 10),
         },
+        T,
         &mut a,
     );
     r.handle(
@@ -241,17 +255,18 @@ fn forgetting_drops_old_clients_and_refuses_old_records() {
             from: 0,
             record: rec("new", 30),
         },
+        T,
         &mut a,
     );
     a.clear();
-    r.handle(Event::Forget { before_secs: 20 }, &mut a);
+    r.handle(Event::Forget { before_secs: 20 }, T, &mut a);
     assert_eq!(a, [Action::Forgot(1)]);
     assert!(r.table().get(b"old").is_none());
     let again = Event::Peer {
         from: 0,
         record: rec("old", 11),
     };
-    assert!(!r.handle(again, &mut a));
+    assert!(!r.handle(again, T, &mut a));
     assert!(r.table().get(b"old").is_none());
 }
 
@@ -268,8 +283,8 @@ proptest! {
         }
         let (mut a, mut b) = (replica(2), replica(2));
         let mut sink = Vec::new();
-        for record in records { a.handle(Event::Peer { from: 0, record }, &mut sink); }
-        for record in shuffled { b.handle(Event::Peer { from: 1, record }, &mut sink); }
+        for record in records { a.handle(Event::Peer { from: 0, record }, T, &mut sink); }
+        for record in shuffled { b.handle(Event::Peer { from: 1, record }, T, &mut sink); }
         for c in 0..4u8 {
             let key = format!("c{c}");
             let (x, y) = (a.table().get(key.as_bytes()), b.table().get(key.as_bytes()));
@@ -338,6 +353,7 @@ fn a_full_table_refuses_new_clients_but_known_ones_still_move() {
             from: 0,
             record: rec("d", 1)
         },
+        T,
         &mut a
     ));
     assert!(r.handle(
@@ -345,19 +361,21 @@ fn a_full_table_refuses_new_clients_but_known_ones_still_move() {
             from: 0,
             record: rec("b", 1)
         },
+        T,
         &mut a
     ));
     let refused = r.refusals();
     assert_eq!(refused.clients.of(Refusal::TableFull), 1);
     assert_eq!(refused.records.of(Refusal::TableFull), 1);
     // Forgetting makes room again.
-    r.handle(Event::Forget { before_secs: 1 }, &mut a);
+    r.handle(Event::Forget { before_secs: 1 }, T, &mut a);
     assert_eq!(r.table().len(), 1);
     assert!(r.handle(
         Event::Peer {
             from: 0,
             record: rec("d", 1)
         },
+        T,
         &mut a
     ));
 }
@@ -377,6 +395,7 @@ fn a_neighbours_record_is_judged_by_its_own_difference_not_the_local_clock() {
             from: 0,
             record: ok
         },
+        T,
         &mut a
     ));
     let ahead = record("d", "-86400.000000001", "86401.000000001");
@@ -385,6 +404,7 @@ fn a_neighbours_record_is_judged_by_its_own_difference_not_the_local_clock() {
             from: 0,
             record: ahead
         },
+        T,
         &mut a
     ));
     let long = record(&"k".repeat(257), "+0.000000000", "1");
@@ -393,6 +413,7 @@ fn a_neighbours_record_is_judged_by_its_own_difference_not_the_local_clock() {
             from: 0,
             record: long
         },
+        T,
         &mut a
     ));
     let counted = r.refusals().records;
@@ -409,6 +430,7 @@ fn a_neighbours_record_is_judged_by_its_own_difference_not_the_local_clock() {
 #[test]
 fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
     let mut r = limited(2);
+    r.restore(SEQ_LEASE_KEY, Bytes::from_static(b"40")).unwrap();
     let mut a = Vec::new();
     for c in ["x", "y"] {
         r.handle(
@@ -416,16 +438,18 @@ fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
                 from: 1,
                 record: rec(c, 1),
             },
+            T,
             &mut a,
         );
     }
     // Neighbour 0 catches this server up; one of its records finds the table full.
-    r.handle(Event::LinkUp(0), &mut a);
+    r.handle(Event::LinkUp(0), T, &mut a);
     assert!(!r.handle(
         Event::Peer {
             from: 0,
             record: rec("z", 7)
         },
+        T,
         &mut a
     ));
     let theirs: Watermarks = [("A".to_string(), 9), ("Me".to_string(), 40)].into();
@@ -434,6 +458,7 @@ fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
             from: 0,
             marks: theirs.clone(),
         },
+        T,
         &mut a,
     );
     // Not claimed: a later catch-up still sends A's records above 0, z among them.
@@ -442,13 +467,14 @@ fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
     // Numbers never repeat all the same.
     assert_eq!(client(&mut r, "x", "2", 0, &mut a).seq(), 41);
     // Room again; the next catch-up brings z and counts.
-    r.handle(Event::Forget { before_secs: 2 }, &mut a);
-    r.handle(Event::LinkUp(0), &mut a);
+    r.handle(Event::Forget { before_secs: 2 }, T, &mut a);
+    r.handle(Event::LinkUp(0), T, &mut a);
     assert!(r.handle(
         Event::Peer {
             from: 0,
             record: rec("z", 7)
         },
+        T,
         &mut a
     ));
     r.handle(
@@ -456,6 +482,7 @@ fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
             from: 0,
             marks: theirs,
         },
+        T,
         &mut a,
     );
     assert_eq!(r.watermarks().get("A"), Some(&9));
@@ -509,9 +536,143 @@ proptest! {
         prop_assert_eq!(back.origin(), b"Me");
         let sent = crate::protocol::number::client_time_nanos(time.as_bytes()).unwrap();
         prop_assert_eq!(back.difference_nanos(), now - sent);
-        let mut neighbour = Replica::new("B", 1, true).with_limits(limits);
-        let taken = neighbour.handle(Event::Peer { from: 0, record: back }, &mut a);
+        let mut neighbour = Replica::new("B", 1, true).with_herd(["Me"]).with_limits(limits);
+        let taken = neighbour.handle(Event::Peer { from: 0, record: back }, now, &mut a);
         prop_assert!(taken);
         prop_assert_eq!(neighbour.table().get(client.as_bytes()), Some(record));
     }
+}
+
+/// `CAUGHT` from neighbour 0 with `marks`, at `now`.
+fn caught(r: &mut Replica, marks: &[(&str, u64)], now: i128, a: &mut Vec<Action>) {
+    let marks = marks.iter().map(|&(o, s)| (o.to_string(), s)).collect();
+    r.handle(Event::CaughtUp { from: 0, marks }, now, a);
+}
+
+#[test]
+fn a_mark_of_the_own_numbers_above_the_last_given_is_refused_and_pins_nothing() {
+    let mut r = replica(1);
+    let mut a = Vec::new();
+    let given = client(&mut r, "c", "1", 1_000, &mut a).seq();
+    let lease = r.lease();
+    caught(&mut r, &[("Me", u64::MAX), ("A", 9)], T, &mut a);
+    // Neither the counter nor the lease moved, and the catch-up does not count: nothing of
+    // it is merged, and the own watermark still waits for a true one.
+    assert_eq!(client(&mut r, "c", "2", 1_001, &mut a).seq(), given + 1);
+    assert_eq!(r.lease(), lease);
+    assert_eq!(r.watermarks()["Me"], 0);
+    assert_eq!(r.watermarks().get("A"), None);
+    assert_eq!(r.refusals().untrusted.of(Refusal::OwnNumberNotGiven), 1);
+    // A true catch-up then counts as before.
+    caught(&mut r, &[("Me", given), ("A", 9)], T, &mut a);
+    assert_eq!(r.watermarks()["Me"], given + 1);
+    assert_eq!(r.watermarks()["A"], 9);
+}
+
+#[test]
+fn unknown_origins_never_enter_the_table_or_the_marks() {
+    let mut r = replica(2);
+    let mut a = Vec::new();
+    let stranger =
+        Record::decode(Bytes::from_static(b"5 AT Mallory +0.000000000 c +1+1 1")).unwrap();
+    assert!(!r.handle(
+        Event::Peer {
+            from: 0,
+            record: stranger
+        },
+        T,
+        &mut a
+    ));
+    caught(&mut r, &[("Mallory", 7), ("Eve", 1), ("A", 3)], T, &mut a);
+    // A catch-up with marks not trusted merges nothing; a clean one merges.
+    assert_eq!(r.watermarks().get("A"), None);
+    caught(&mut r, &[("A", 3)], T, &mut a);
+    assert!(r.table().is_empty() && a.is_empty());
+    assert_eq!(
+        r.watermarks().keys().collect::<Vec<_>>(),
+        ["A", "Me"],
+        "no invented name"
+    );
+    let refused = r.refusals();
+    assert_eq!(refused.records.of(Refusal::UnknownOrigin), 1);
+    assert_eq!(refused.untrusted.of(Refusal::UnknownOrigin), 2);
+    // A `WM` with strangers is answered as if they were not there.
+    r.handle(
+        Event::Watermarks {
+            from: 1,
+            marks: [("Mallory".to_string(), 1)].into(),
+        },
+        T,
+        &mut a,
+    );
+    assert!(matches!(&a[..], [Action::SendMissing { to: 1, since, .. }] if since.is_empty()));
+}
+
+#[test]
+fn numbers_beyond_the_horizon_are_refused_and_do_not_stop_catch_up() {
+    let mut r = replica(1);
+    let mut a = Vec::new();
+    let now_micros = (T / 1000) as u64;
+    let edge = now_micros + NUMBER_HORIZON;
+    let far = |seq: u64| {
+        Record::decode(Bytes::from(format!("{seq} AT A +0.000000000 c +1+1 1"))).unwrap()
+    };
+    assert!(!r.handle(
+        Event::Peer {
+            from: 0,
+            record: far(edge + 1)
+        },
+        T,
+        &mut a
+    ));
+    caught(&mut r, &[("A", u64::MAX)], T, &mut a);
+    assert_eq!(r.watermarks().get("A"), None);
+    assert_eq!(r.refusals().records.of(Refusal::NumberAhead), 1);
+    assert_eq!(r.refusals().untrusted.of(Refusal::NumberAhead), 1);
+    // A's records keep coming: the next catch-up counts, and only up to a sane number.
+    r.handle(Event::LinkUp(0), T, &mut a);
+    assert!(r.handle(
+        Event::Peer {
+            from: 0,
+            record: far(edge)
+        },
+        T,
+        &mut a
+    ));
+    caught(&mut r, &[("A", edge)], T, &mut a);
+    assert_eq!(r.watermarks()["A"], edge);
+}
+
+#[test]
+fn a_neighbour_sending_too_many_bad_lines_in_the_window_is_dropped() {
+    let mut r = replica(2);
+    let mut a = Vec::new();
+    let second = 1_000_000_000;
+    // Spread over more than a window: never too many at once.
+    for i in 0..(2 * MAX_BAD_LINES) {
+        r.handle(
+            Event::BadLine { from: 0 },
+            T + i128::from(i) * second / 10,
+            &mut a,
+        );
+    }
+    assert!(a.is_empty(), "{a:?}");
+    // All in one window: the line past the limit asks for the link to be dropped, once.
+    let later = T + 1000 * second;
+    for _ in 0..MAX_BAD_LINES {
+        r.handle(Event::BadLine { from: 1 }, later, &mut a);
+    }
+    assert!(a.is_empty());
+    r.handle(Event::BadLine { from: 1 }, later, &mut a);
+    assert_eq!(
+        a,
+        [Action::DropLink {
+            peer: 1,
+            bad_lines: MAX_BAD_LINES + 1
+        }]
+    );
+    assert_eq!(
+        r.refusals().untrusted.of(Refusal::BadLine),
+        u64::from(3 * MAX_BAD_LINES + 1)
+    );
 }

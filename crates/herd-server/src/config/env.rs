@@ -2,14 +2,16 @@
 //! `places.api_key_env` and `herd.secret_env` name.
 
 use super::sections::ConfigFile;
-use super::HerdConfig;
 
 /// What the environment holds for a config, read once when it is loaded, so that checking a
 /// config is a function of the file and this alone (and tests need not set variables).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Env {
     /// Whether the variable `places.api_key_env` names is set (a Google provider needs it).
     pub api_key_set: bool,
+    /// The value of the variable `herd.secret_env` names: `None` when it is not set (or no
+    /// variable is named); its bytes as they are otherwise, empty included.
+    pub secret: Option<Vec<u8>>,
 }
 
 impl Env {
@@ -17,15 +19,12 @@ impl Env {
     pub(crate) fn read(written: &ConfigFile) -> Env {
         Env {
             api_key_set: std::env::var_os(&written.places.api_key_env).is_some(),
+            secret: written
+                .herd
+                .secret_env
+                .as_ref()
+                .and_then(std::env::var_os)
+                .map(std::ffi::OsString::into_encoded_bytes),
         }
-    }
-}
-
-impl HerdConfig {
-    /// The shared secret servers prove to each other: the value of the variable `secret_env`
-    /// names, when that is set and not empty.
-    pub fn secret(&self) -> Option<String> {
-        let name = self.secret_env.as_ref()?;
-        std::env::var(name).ok().filter(|s| !s.is_empty())
     }
 }

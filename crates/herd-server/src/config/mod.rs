@@ -6,7 +6,8 @@
 //! - `read`: the text deserializes into the sections of `sections` (types and spellings);
 //! - `env`: the environment variables the file names are looked up, once;
 //! - `validate` (with `topology`): ranges, the Google key and the links are checked, and the
-//!   links made symmetric.
+//!   links made symmetric; the herd's secret (`secret`) is read and checked, and a herd that
+//!   listens beyond loopback without one is refused unless it says `insecure_links = true`.
 //!
 //! Any step can fail with one [`ConfigError`] naming the file, the line, the field and what
 //! was expected (`locate` finds the line of a field that deserialized fine but is wrong).
@@ -16,6 +17,7 @@ mod env;
 mod error;
 mod locate;
 mod read;
+mod secret;
 mod sections;
 mod topology;
 mod validate;
@@ -34,6 +36,7 @@ pub use builtin::BUILTIN;
 pub use error::ConfigError;
 pub use herd_places::settings::{PlacesConfig, ProviderKind};
 pub use herd_store::Fsync as FsyncPolicy;
+pub use secret::{fresh_hex, Secret, MIN_SECRET_BYTES};
 pub use sections::{HerdConfig, StorageConfig};
 
 /// How far above its client port a server accepts its neighbours' links by default.
@@ -64,6 +67,10 @@ pub struct Config {
     pub storage: StorageConfig,
     /// What all servers share.
     pub herd: HerdConfig,
+    /// The shared secret servers prove to each other, read from the variable
+    /// `herd.secret_env` names when the config was loaded; `None` when none is named (then
+    /// every server listens on loopback only, or `herd.insecure_links` is set).
+    pub secret: Option<Secret>,
     /// The servers, in file order.
     pub servers: Vec<ServerConfig>,
 }

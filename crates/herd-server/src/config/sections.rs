@@ -62,8 +62,13 @@ impl Default for StorageConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HerdConfig {
-    /// The environment variable holding the shared secret that servers prove to each other.
+    /// The environment variable holding the shared secret that servers prove to each other
+    /// (at least [`MIN_SECRET_BYTES`](super::MIN_SECRET_BYTES) bytes).
     pub secret_env: Option<String>,
+    /// Whether servers may listen beyond loopback with no secret, accepting any connection
+    /// that names a neighbour as that neighbour: only ever set on purpose (a warning at every
+    /// link-up says so).
+    pub insecure_links: bool,
     /// Whether neighbours trade missed records when a link comes (back) up.
     pub catch_up: bool,
     /// The longest line a client may send, in bytes.
@@ -85,6 +90,7 @@ impl Default for HerdConfig {
     fn default() -> Self {
         HerdConfig {
             secret_env: None,
+            insecure_links: false,
             catch_up: true,
             max_line: 64 * 1024,
             max_connections: 16_384,

@@ -12,8 +12,26 @@ fn problem_with(text: &str, env: Env) -> String {
     parse_in(text, "t.toml", |_| env).unwrap_err().to_string()
 }
 
+/// A secret of exactly the shortest length taken.
+const SECRET: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
+
+/// The message for `text` when the secret variable holds `secret` (`None`: not set).
+fn secret_problem(text: &str, secret: Option<&[u8]>) -> String {
+    let env = Env {
+        api_key_set: true,
+        secret: secret.map(<[u8]>::to_vec),
+    };
+    problem_with(text, env)
+}
+
 fn problem(text: &str) -> String {
-    problem_with(text, Env { api_key_set: true })
+    problem_with(
+        text,
+        Env {
+            api_key_set: true,
+            secret: None,
+        },
+    )
 }
 
 #[test]
@@ -57,6 +75,7 @@ fn keys_left_out_keep_the_documented_defaults() {
         c.herd,
         HerdConfig {
             secret_env: None,
+            insecure_links: false,
             catch_up: true,
             max_line: 65_536,
             max_connections: 16_384,
@@ -77,7 +96,11 @@ fn every_key_is_read() {
          [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n\
          max_clock_ahead='2d'\nmax_client_id=9\nmax_clients=10\n{ONE}"
     );
-    let c = parse_in(&text, "t.toml", |_| Env { api_key_set: true }).unwrap();
+    let env = Env {
+        api_key_set: true,
+        secret: Some(SECRET.to_vec()),
+    };
+    let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(
         c.places,
         PlacesConfig {
@@ -103,6 +126,7 @@ fn every_key_is_read() {
         (65_536, 4096, 0)
     );
     assert_eq!(c.herd.secret_env.as_deref(), Some("S"));
+    assert_eq!(c.secret.as_ref().map(Secret::bytes), Some(&SECRET[..]));
     assert!(!c.herd.catch_up);
     assert_eq!((c.herd.max_line, c.herd.max_connections), (64, 8));
     assert_eq!(
@@ -240,11 +264,14 @@ fn each_range_check_names_its_field() {
 
 #[test]
 fn a_google_provider_needs_its_key_variable_set() {
-    let unset = Env { api_key_set: false };
+    let unset = Env {
+        api_key_set: false,
+        secret: None,
+    };
     assert_eq!(
         problem_with(
             &format!("[places]\nprovider='google'\napi_key_env='K'\n{ONE}"),
-            unset
+            unset.clone()
         ),
         "t.toml:3: places.api_key_env: the \"google\" provider needs a Google API key, \
          but the environment variable K is not set"
@@ -253,7 +280,7 @@ fn a_google_provider_needs_its_key_variable_set() {
     assert_eq!(
         problem_with(
             &format!("\n[places]\nprovider='google-legacy'\n{ONE}"),
-            unset
+            unset.clone()
         ),
         "t.toml:2: places.api_key_env: the \"google-legacy\" provider needs a Google API key, \
          but the environment variable GOOGLE_PLACES_API_KEY is not set"
@@ -348,4 +375,78 @@ fn a_default_peer_port_past_65535_or_a_taken_one_is_refused() {
         bad.contains("servers[0].peer: \"x\" is not an address"),
         "{bad}"
     );
+}
+
+#[test]
+fn a_named_secret_must_be_set_and_long_enough() {
+    let text = format!("[herd]\nsecret_env = 'HERD_SECRET'\n{ONE}");
+    assert_eq!(
+        secret_problem(&text, None),
+        "t.toml:2: herd.secret_env: the environment variable HERD_SECRET is not set, so the \
+         servers have no secret to prove (`herd secret gen` prints a fresh 256-bit one)"
+    );
+    assert_eq!(
+        secret_problem(&text, Some(b"")),
+        "t.toml:2: herd.secret_env: the environment variable HERD_SECRET is empty, so the \
+         servers have no secret to prove (`herd secret gen` prints a fresh 256-bit one)"
+    );
+    assert_eq!(
+        secret_problem(&text, Some(&SECRET[..31])),
+        "t.toml:2: herd.secret_env: the secret in HERD_SECRET is 31 bytes, fewer than 32: it \
+         could be guessed from one handshake (`herd secret gen` prints a fresh 256-bit one)"
+    );
+    let env = Env {
+        api_key_set: true,
+        secret: Some(SECRET.to_vec()),
+    };
+    let c = parse_in(&text, "t.toml", |_| env).unwrap();
+    assert_eq!(c.secret.unwrap().bytes(), SECRET);
+}
+
+#[test]
+fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
+    let beyond = [
+        (
+            "[[servers]]\nname='A'\nlisten='0.0.0.0:1'\n",
+            "servers[0].listen: 0.0.0.0:1",
+        ),
+        (
+            "[[servers]]\nname='A'\nlisten='[::]:1'\n",
+            "servers[0].listen: [::]:1",
+        ),
+        (
+            "[[servers]]\nname='A'\nlisten='127.0.0.1:1'\npeer='192.168.1.20:2'\n",
+            "servers[0].peer: 192.168.1.20:2",
+        ),
+    ];
+    for (servers, field) in beyond {
+        let message = problem(servers);
+        assert!(
+            message.starts_with("t.toml:") && message.contains(field),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(
+                "is beyond loopback and the herd has no secret: anyone who reaches it could \
+                 join the herd; set [herd] secret_env (`herd secret gen` prints a fresh 256-bit \
+                 one), or insecure_links = true to run without one"
+            ),
+            "{message}"
+        );
+        // Said on purpose, it runs without one; with a secret, it runs with it.
+        let insecure = format!("[herd]\ninsecure_links = true\n{servers}");
+        assert!(Config::parse(&insecure, "t.toml").unwrap().secret.is_none());
+        let sealed = format!("[herd]\nsecret_env = 'S'\n{servers}");
+        let env = Env {
+            api_key_set: true,
+            secret: Some(SECRET.to_vec()),
+        };
+        assert!(parse_in(&sealed, "t.toml", |_| env).is_ok());
+    }
+    // Loopback only (IPv4, IPv6, IPv4-mapped), no secret: the classic graders' way.
+    for listen in ["127.0.0.1:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+        let text = format!("[[servers]]\nname='A'\nlisten='{listen}'\n");
+        assert!(Config::parse(&text, "t.toml").is_ok(), "{listen}");
+    }
+    assert!(Config::builtin().secret.is_none());
 }

@@ -1,9 +1,14 @@
 //! Step three of loading: what deserialized fine is checked to make a working herd (ranges,
-//! the Google key, the topology) and resolved into a [`Config`].
+//! the Google key, the topology, the secret) and resolved into a [`Config`].
+
+use std::net::SocketAddr;
 
 use super::env::Env;
 use super::sections::{ConfigFile, HerdConfig, StorageConfig};
-use super::{provider_name, topology, Config, ConfigError, PlacesConfig, ProviderKind};
+use super::{
+    provider_name, topology, Config, ConfigError, PlacesConfig, ProviderKind, Secret, ServerConfig,
+    MIN_SECRET_BYTES,
+};
 
 /// Checks `written` against the environment `env` found; `file` names it in errors.
 ///
@@ -15,13 +20,73 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
     herd(&written.herd, file)?;
     storage(&written.storage, file)?;
     let servers = topology::resolve(&written.servers, file)?;
+    let secret = secret(&written.herd, env, file)?;
+    if secret.is_none() && !written.herd.insecure_links {
+        loopback_only(&servers, file)?;
+    }
     Ok(Config {
         source: file.to_owned(),
         places,
         storage: written.storage,
         herd: written.herd,
+        secret,
         servers,
     })
+}
+
+/// What `herd secret gen` is for, said in every message about a missing or weak secret.
+const GEN_HINT: &str = "`herd secret gen` prints a fresh 256-bit one";
+
+/// The secret in the variable `[herd] secret_env` names, if it names one: set, not empty,
+/// and at least [`MIN_SECRET_BYTES`] long. A variable named but unusable stops the herd
+/// rather than leaving its links open.
+fn secret(herd: &HerdConfig, env: &Env, file: &str) -> Result<Option<Secret>, ConfigError> {
+    let Some(var) = &herd.secret_env else {
+        return Ok(None);
+    };
+    let field = "herd.secret_env";
+    match &env.secret {
+        None => Err(ConfigError::new(
+            file,
+            field,
+            format!("the environment variable {var} is not set, so the servers have no secret to prove ({GEN_HINT})"),
+        )),
+        Some(bytes) if bytes.is_empty() => Err(ConfigError::new(
+            file,
+            field,
+            format!("the environment variable {var} is empty, so the servers have no secret to prove ({GEN_HINT})"),
+        )),
+        Some(bytes) if bytes.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
+            file,
+            field,
+            format!(
+                "the secret in {var} is {} bytes, fewer than {MIN_SECRET_BYTES}: it could be guessed from one handshake ({GEN_HINT})",
+                bytes.len()
+            ),
+        )),
+        Some(bytes) => Ok(Some(Secret::new(bytes.clone()))),
+    }
+}
+
+/// With no secret, every server must listen (for clients and for links) on loopback only:
+/// beyond it, anyone who reaches the peer port could join the herd under a neighbour's name
+/// (names are public: every AT line carries one).
+fn loopback_only(servers: &[ServerConfig], file: &str) -> Result<(), ConfigError> {
+    let loopback = |a: &SocketAddr| a.ip().to_canonical().is_loopback();
+    for (i, s) in servers.iter().enumerate() {
+        for (field, addr) in [("listen", &s.listen), ("peer", &s.peer)] {
+            if !loopback(addr) {
+                return Err(ConfigError::new(
+                    file,
+                    format!("servers[{i}].{field}"),
+                    format!(
+                        "{addr} is beyond loopback and the herd has no secret: anyone who reaches it could join the herd; set [herd] secret_env ({GEN_HINT}), or insecure_links = true to run without one"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `[places]`: an http(s) base URL (kept without a trailing `/`), limits of at least 1, and

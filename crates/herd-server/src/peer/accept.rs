@@ -1,6 +1,11 @@
 //! The accepting side of a link: a connection to the peer port whose first line is a
 //! neighbour's HELLO is authenticated and handed to that neighbour's link (or, for `herd dump`,
 //! answered with the table). The simulation hands its in-memory connections here too.
+//!
+//! Who called is decided once, from the HELLO, as a [`Caller`]: a dump proves the same secret
+//! as a neighbour but is only ever answered with the table and closed, so it can never take
+//! over or replace a link (and a neighbour's name can never be `*dump`: the config refuses
+//! names starting with `*`).
 
 use std::sync::Arc;
 
@@ -8,6 +13,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::handshake;
+use super::link::PeerLink;
 use super::transport::Stream;
 use crate::node::Node;
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -34,59 +40,77 @@ pub async fn accept_stream(node: Arc<Node>, mut stream: Box<dyn Stream>) {
     let Ok(Some(line)) = tokio::time::timeout(handshake::STEP_TIMEOUT, first).await else {
         return;
     };
-    if let Some(hello) = neighbour_hello(&node, &line) {
-        open_link(node, stream, buf, hello).await;
+    if let Some((hello, caller)) = caller(&node, &line) {
+        open_link(node, stream, buf, hello, caller).await;
     }
 }
 
-/// The HELLO of a configured neighbour addressed to this server, if `line` is one.
-pub fn neighbour_hello(node: &Node, line: &[u8]) -> Option<handshake::Hello> {
+/// Who says HELLO on the peer port.
+pub enum Caller {
+    /// `herd dump`: gets the table, read-only, and the connection closes.
+    Dump,
+    /// A configured neighbour: the connection becomes its link.
+    Neighbour(Arc<PeerLink>),
+}
+
+/// The HELLO in `line` and who sent it: `herd dump`, or a configured neighbour addressing
+/// this server. `None` (logged, within the log's budget) for anything else.
+pub fn caller(node: &Node, line: &[u8]) -> Option<(handshake::Hello, Caller)> {
     if !handshake::is_hello(line) {
         return None;
     }
     let hello = handshake::parse_hello(line)?;
     if hello.dialer == handshake::DUMP && (hello.acceptor == node.name || hello.acceptor == "*") {
-        return Some(hello);
+        return Some((hello, Caller::Dump));
     }
-    if hello.acceptor != node.name || node.link_named(&hello.dialer).is_none() {
-        node.log.event(format!(
-            "handshake refused: {:?} is not a neighbour of {}",
-            hello.dialer, node.name
-        ));
-        return None;
+    match node.link_named(&hello.dialer) {
+        Some(link) if hello.acceptor == node.name => {
+            let link = link.clone();
+            Some((hello, Caller::Neighbour(link)))
+        }
+        _ => {
+            node.log_limited("handshake refused: not a neighbour", || {
+                format!(
+                    "handshake refused: {:?} is not a neighbour of {}",
+                    hello.dialer, node.name
+                )
+            });
+            None
+        }
     }
-    Some(hello)
 }
 
-/// Runs the acceptor's handshake and hands the connection to the neighbour's link.
+/// Runs the acceptor's handshake, then answers a dump or hands the connection to the
+/// neighbour's link.
 pub async fn open_link(
     node: Arc<Node>,
     mut stream: Box<dyn Stream>,
     mut buf: BytesMut,
     hello: handshake::Hello,
+    caller: Caller,
 ) {
-    match handshake::accept(
+    let proved = handshake::accept(
         &mut stream,
         &mut buf,
         &hello,
         &node.name,
         node.secret.as_deref(),
     )
-    .await
-    {
-        Ok(()) if hello.dialer == handshake::DUMP => {
-            node.log.event("dump: sending the table");
+    .await;
+    if let Err(e) = proved {
+        node.log_limited("handshake refused", || {
+            format!("link {}: handshake refused: {e}", hello.dialer)
+        });
+        return;
+    }
+    match caller {
+        Caller::Dump => {
+            node.log_limited("dump", || "dump: sending the table".to_string());
+            // Whatever the dump sends is never read: it cannot change anything.
             let _ = stream.write_all(&dump(&node)).await;
             let _ = stream.shutdown().await;
         }
-        Ok(()) => {
-            if let Some(link) = node.link_named(&hello.dialer) {
-                link.hand_over((stream, buf)).await;
-            }
-        }
-        Err(e) => node
-            .log
-            .event(format!("link {}: handshake refused: {e}", hello.dialer)),
+        Caller::Neighbour(link) => link.hand_over((stream, buf)).await,
     }
 }
 

@@ -78,6 +78,9 @@ pub struct PeerLink {
     handover: mpsc::Sender<Connection>,
     /// The task's end of `handover`, taken when the task starts.
     handed: Mutex<Option<mpsc::Receiver<Connection>>>,
+    /// Why the current connection must be closed, once the replica decided it (the
+    /// neighbour sent too many lines that were not trusted); the reader acts on it.
+    cut: Mutex<Option<String>>,
 }
 
 impl PeerLink {
@@ -95,7 +98,18 @@ impl PeerLink {
             catch_up: Mutex::new(CatchUpQueue::default()),
             handover,
             handed: Mutex::new(Some(handed)),
+            cut: Mutex::new(None),
         }
+    }
+
+    /// Closes the current connection after the line in hand, saying `why` in the log.
+    pub fn cut(&self, why: String) {
+        *self.cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+    }
+
+    /// Why the current connection must be closed, if it must.
+    fn take_cut(&self) -> Option<String> {
+        self.cut.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Whether a connection to the neighbour is up.
@@ -266,8 +280,18 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
             failures = 0;
             let peer = stream.peer();
             link.up.store(true, Ordering::Relaxed);
-            node.log
-                .event(format!("link {}: connected ({peer})", link.name));
+            if node.secret.is_some() {
+                node.log
+                    .event(format!("link {}: connected ({peer})", link.name));
+            } else {
+                node.log.event(format!(
+                    "link {}: connected ({peer}); warning: not authenticated, the herd has no secret",
+                    link.name
+                ));
+                if node.insecure_links {
+                    tracing::warn!(peer = %link.name, "link up without authentication (insecure_links = true)");
+                }
+            }
             tokio::select! {
                 r = session(&node, &link, stream, buf) => {
                     node.log.event(format!("link {}: dropped ({r})", link.name));
@@ -299,8 +323,9 @@ async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
     match handshake::dial(&mut stream, &node.name, &link.name, node.secret.as_deref()).await {
         Ok(buf) => Ok((stream, buf)),
         Err(e) => {
-            node.log
-                .event(format!("link {}: handshake refused: {e}", link.name));
+            node.log_limited("handshake refused", || {
+                format!("link {}: handshake refused: {e}", link.name)
+            });
             Err(format!("handshake: {e}"))
         }
     }
@@ -314,6 +339,7 @@ async fn session(
     mut buf: BytesMut,
 ) -> String {
     let (mut rd, half) = stream.into_halves();
+    link.take_cut();
     *link.wire.lock().unwrap_or_else(|e| e.into_inner()) = Some(Wire {
         half: half.clone(),
         pending: Vec::new(),
@@ -352,8 +378,12 @@ async fn session(
                 match frame {
                     Frame::Line(line) => receive(node, link, line, &mut held).await,
                     Frame::Overlong(_) => {
-                        tracing::warn!(peer = %link.name, "overlong line from a neighbour")
+                        let from = link.id;
+                        node.apply(Event::BadLine { from }, &mut held).await;
                     }
+                }
+                if let Some(why) = link.take_cut() {
+                    return format!("cut off: {why}");
                 }
             }
             // What this read brought goes on in one write per link.
@@ -419,13 +449,13 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwa
         Ok(PeerLine::Record(record)) => Event::Peer { from, record },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
         Ok(PeerLine::CaughtUp(marks)) => {
-            node.log.event(format!("link {}: caught up", link.name));
+            // A neighbour says this once per link-up; one that says it in a loop is not
+            // worth a line each time.
+            node.log_limited("caught up", || format!("link {}: caught up", link.name));
             Event::CaughtUp { from, marks }
         }
-        Err(_) => {
-            tracing::warn!(peer = %link.name, "a line from a neighbour is not understood");
-            return;
-        }
+        // Counted (and logged with the other counts by housekeeping, not once per line).
+        Err(_) => Event::BadLine { from },
     };
     node.apply(event, held).await;
 }

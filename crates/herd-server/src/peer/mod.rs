@@ -5,6 +5,7 @@
 pub mod accept;
 pub mod handshake;
 pub mod link;
+pub mod log_budget;
 pub mod outbox;
 pub mod transport;
 

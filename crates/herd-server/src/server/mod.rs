@@ -81,6 +81,7 @@ impl Running {
         self.node.shutdown.cancel();
         self.node.tasks.close();
         self.node.tasks.wait().await;
+        self.node.log_suppressed(true);
         if let Some(store) = &self.node.store {
             if let Err(e) = store.close().await {
                 self.node
@@ -194,6 +195,7 @@ pub async fn start_on(
         log,
         store: Some(store),
         secret,
+        insecure_links: config.herd.insecure_links,
         max_line: config.herd.max_line,
     }));
     node.log.event(format!(
@@ -219,8 +221,9 @@ async fn recover(
     name: &str,
     neighbours: usize,
 ) -> Result<(Replica, Store, String), StartError> {
-    let mut replica =
-        Replica::new(name, neighbours, config.herd.catch_up).with_limits(config.herd.limits());
+    let mut replica = Replica::new(name, neighbours, config.herd.catch_up)
+        .with_herd(config.names())
+        .with_limits(config.herd.limits());
     let store_config = StoreConfig {
         fsync: config.storage.fsync,
         supersedes: stored_is_newer,
@@ -244,19 +247,20 @@ async fn recover(
     Ok((replica, store, line))
 }
 
-/// The shared secret from the variable `[herd] secret_env` names, if it is set; a warning in
-/// `log` otherwise.
+/// The shared secret the config resolved (loading it checked that a named variable is set
+/// and long enough); without one, a warning in `log` (the config allows that only on
+/// loopback, or with `insecure_links = true`).
 fn resolve_secret(config: &Config, log: &IoLog) -> Option<Vec<u8>> {
-    let secret = config.herd.secret();
-    if secret.is_none() {
-        let why = match &config.herd.secret_env {
-            Some(var) => format!("[herd] secret_env names {var}, which is not set"),
-            None => "no [herd] secret_env".to_string(),
+    if config.secret.is_none() {
+        let why = if config.herd.insecure_links {
+            "[herd] insecure_links = true and no secret_env"
+        } else {
+            "no [herd] secret_env (every server is on loopback)"
         };
         log.event(format!("warning: {why}: links are checked by name only"));
         tracing::warn!("{why}: links between servers are checked by name only");
     }
-    secret.map(String::into_bytes)
+    config.secret.as_ref().map(|s| s.bytes().to_vec())
 }
 
 /// The client and peer listeners, bound from the config where not given, with their addresses.
@@ -328,6 +332,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
         }
         forget(&node, forget_after).await;
         node.log_refusals();
+        node.log_suppressed(false);
         if let Some(store) = &node.store {
             let mut live_bytes = 0u64;
             node.table()
