@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(run(cli.command));
+    // A task that outlived the shutdown's deadlines (a disk that hangs) must not keep the
+    // process alive: what had to be flushed was flushed, or given up on, by then.
+    runtime.shutdown_timeout(RUNTIME_STOP);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("herd: {e:#}");
@@ -43,6 +47,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long the runtime waits at exit for tasks that are still running.
+const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
 /// A config or argument problem is a usage error (2); anything else is 1.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
@@ -120,9 +127,7 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         match server::start(&config, &s.name, Listeners::default(), Arc::clone(&places)).await {
             Ok(r) => running.push(r),
             Err(e) => {
-                for r in running {
-                    r.shutdown().await;
-                }
+                shutdown_all(running).await;
                 return Err(e.into());
             }
         }
@@ -146,10 +151,19 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         herd_server::config::provider_name(config.places.provider)
     );
     wait_for_signal().await;
-    for r in running {
-        r.shutdown().await;
-    }
+    shutdown_all(running).await;
     Ok(())
+}
+
+/// Shuts the servers down together, so the process ends within one shutdown grace.
+async fn shutdown_all(running: Vec<Running>) {
+    let stopping: Vec<_> = running
+        .into_iter()
+        .map(|r| tokio::spawn(r.shutdown()))
+        .collect();
+    for s in stopping {
+        let _ = s.await;
+    }
 }
 
 /// `herd client TARGET [LINE...]`: sends the lines and prints the answers, or copies stdin

@@ -142,7 +142,10 @@ mod tests {
         let head = Frame::Overlong(Bytes::from(format!("{full}y")));
         assert_eq!(out, [head, line("ok")]);
         let out = frames(&[over.as_bytes(), b"\nok\n"], false, 64);
-        assert_eq!(out, [Frame::Overlong(Bytes::from(over.clone())), line("ok")]);
+        assert_eq!(
+            out,
+            [Frame::Overlong(Bytes::from(over.clone())), line("ok")]
+        );
         let out = frames(&[over.as_bytes(), b"z\nok\n"], true, 64);
         assert_eq!(out, [Frame::Overlong(Bytes::from(over)), line("ok")]);
     }

@@ -79,6 +79,21 @@ pub struct HerdConfig {
     /// How many clients one server's table holds at most, so that its memory and its store
     /// stay bounded whatever clients send.
     pub max_clients: usize,
+    /// How long a client with answers pending may accept nothing on its socket before it is
+    /// disconnected: a client that stops reading must not hold a task and its answers forever.
+    #[serde(with = "humantime_serde")]
+    pub client_write_timeout: Duration,
+    /// How many bytes of answers the socket has not taken yet a client may have before it is
+    /// disconnected (like Redis's client-output-buffer-limit).
+    pub client_output_limit: usize,
+    /// How long a client may send nothing before it is disconnected; none by default, since
+    /// the classic clients keep their connections open.
+    #[serde(with = "humantime_serde")]
+    pub client_idle_timeout: Option<Duration>,
+    /// How long a stopping server lets its connections finish what they are answering before
+    /// it closes them.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HerdConfig {
@@ -94,6 +109,10 @@ impl Default for HerdConfig {
             // below a link outbox's cap of 2^20 clients, so a link that is down still keeps one
             // pending record for every client.
             max_clients: 1_000_000,
+            client_write_timeout: Duration::from_secs(30),
+            client_output_limit: 16 * 1024 * 1024,
+            client_idle_timeout: None,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
