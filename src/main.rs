@@ -105,6 +105,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
     known_server(&config, name)?;
+    open_files(&config, [name]);
     let places = places_provider(&config)?;
     let running = server::start(&config, name, Listeners::default(), places).await?;
     eprintln!(
@@ -121,6 +122,7 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
 /// `herd up`: every server of the config in this process, with a table of them, until Ctrl-C.
 async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
+    open_files(&config, config.names());
     let places = places_provider(&config)?;
     let mut running: Vec<Running> = Vec::new();
     for s in &config.servers {
@@ -277,6 +279,14 @@ fn places_near(lat: f64, lng: f64, radius_km: f64, limit: usize, json: bool) -> 
         print!("{}", herd_places::offline::render_table(&places));
     }
     Ok(())
+}
+
+/// Raises the open-file limit for the servers `names` runs here; one warning line when
+/// their connection budgets do not fit in it.
+fn open_files<'a>(config: &Config, names: impl IntoIterator<Item = &'a str>) {
+    if let Some(warning) = server::open_files::open_files_for(config, names) {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// The places provider `config` asks for; one that cannot be built is a usage error.

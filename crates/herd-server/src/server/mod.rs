@@ -9,6 +9,7 @@
 //! `accept()` and lives in the connection's task, which caps open client connections.
 
 pub mod connection;
+pub mod open_files;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,7 +153,7 @@ pub struct Listeners {
 
 /// How many link connections (neighbours and `herd dump`) a server holds at most at once,
 /// beyond one per neighbour.
-const PEER_CONNECTIONS_SPARE: usize = 16;
+pub const PEER_CONNECTIONS_SPARE: usize = 16;
 
 /// Starts server `name` of `config`, on `listeners` where given (else it binds its configured
 /// address), answering WHATSAT through `places`: recovers what it stored, binds, resolves the
