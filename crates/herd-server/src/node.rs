@@ -77,6 +77,8 @@ struct LoggedCounts {
     refusals: Refusals,
     /// Connections closed by the server.
     disconnects: DisconnectCounts,
+    /// Records the links' outboxes refused, in all.
+    overflowed: u64,
 }
 
 /// What a [`Node`] is made of; the rest starts empty.
@@ -143,11 +145,25 @@ impl Node {
     }
 
     /// Writes each group of counters to the log (one line each) when it changed since the
-    /// last call: what the limits refused, and the client connections the server closed.
+    /// last call: what the limits refused, the client connections the server closed, and
+    /// the records the links' outboxes refused.
     pub fn log_counters(&self) {
         let refusals = self.refusals();
         let disconnects = self.disconnects.counts();
+        let overflowed: u64 = self.links.iter().map(|l| l.overflowed()).sum();
         let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.overflowed != overflowed {
+            logged.overflowed = overflowed;
+            let by_link: Vec<String> = self
+                .links
+                .iter()
+                .map(|l| format!("{} {}", l.name, l.overflowed()))
+                .collect();
+            self.log.event(format!(
+                "link outboxes full: {overflowed} records refused ({})",
+                by_link.join(", ")
+            ));
+        }
         if logged.refusals != refusals {
             logged.refusals = refusals;
             self.log.event(format!("limits: {refusals}"));

@@ -55,6 +55,9 @@ pub enum Event {
     LinkUp(PeerId),
     /// The link to a neighbour went down.
     LinkDown(PeerId),
+    /// A neighbour refused records on their way here (its outbox for this server was full)
+    /// while the link stayed up: a catch-up round, as when the link comes up.
+    Resync(PeerId),
     /// A neighbour told what it holds: send it what it lacks.
     Watermarks {
         /// The neighbour.
@@ -321,7 +324,7 @@ impl Replica {
     pub fn handle(&mut self, event: Event, actions: &mut Vec<Action>) -> bool {
         match event {
             Event::Peer { from, record } => self.offer(record, Some(from), actions),
-            Event::LinkUp(to) => {
+            Event::LinkUp(to) | Event::Resync(to) => {
                 if self.catch_up {
                     if let Some(full) = self.full_when_marked.get_mut(to) {
                         *full = self.refusals.records.of(Refusal::TableFull);

@@ -67,6 +67,7 @@ fn keys_left_out_keep_the_documented_defaults() {
             client_output_limit: 16 * 1024 * 1024,
             client_idle_timeout: None,
             shutdown_grace: Duration::from_secs(5),
+            link_outbox_bytes: 64 * 1024 * 1024,
         }
     );
 }
@@ -80,7 +81,7 @@ fn every_key_is_read() {
          log_max_bytes=4096\nlog_keep=0\n\
          [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n\
          max_clock_ahead='2d'\nmax_client_id=9\nmax_clients=10\nclient_write_timeout='3s'\n\
-         client_output_limit=65536\nclient_idle_timeout='5m'\nshutdown_grace='0s'\n{ONE}"
+         client_output_limit=65536\nclient_idle_timeout='5m'\nshutdown_grace='0s'\nlink_outbox_bytes=1048576\n{ONE}"
     );
     let c = parse_in(&text, "t.toml", |_| Env { api_key_set: true }).unwrap();
     assert_eq!(
@@ -124,6 +125,7 @@ fn every_key_is_read() {
             Duration::ZERO
         )
     );
+    assert_eq!(c.herd.link_outbox_bytes, 1 << 20);
     assert_eq!(
         c.herd.limits(),
         herd_core::replica::Limits {
@@ -246,6 +248,10 @@ fn each_range_check_names_its_field() {
     assert_eq!(
         problem(&format!("[herd]\nclient_output_limit = 1000\n{ONE}")),
         "t.toml:2: herd.client_output_limit: 1000 is too small (at least 65536 bytes)"
+    );
+    assert_eq!(
+        problem(&format!("[herd]\nlink_outbox_bytes = 1000\n{ONE}")),
+        "t.toml:2: herd.link_outbox_bytes: 1000 is too small (at least 1048576 bytes)"
     );
     assert_eq!(
         problem(&format!("[herd]\nmax_line = 63\n{ONE}")),

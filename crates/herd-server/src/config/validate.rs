@@ -75,6 +75,13 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
         CLIENT_OUTPUT_LIMIT,
         " bytes",
     )?;
+    within(
+        file,
+        "herd.link_outbox_bytes",
+        herd.link_outbox_bytes as u64,
+        LINK_OUTBOX_BYTES,
+        " bytes",
+    )?;
     if herd.client_write_timeout.is_zero() {
         return Err(ConfigError::new(
             file,
@@ -102,6 +109,10 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
 /// The range of `herd.client_output_limit`: room for a few whole answers (a WHATSAT answer
 /// of 20 places is some 15 KiB), at most 1 GiB of memory per client.
 const CLIENT_OUTPUT_LIMIT: (u64, u64) = (64 * 1024, 1024 * 1024 * 1024);
+
+/// The range of `herd.link_outbox_bytes`: room for a burst of records (one is at most a
+/// client line, 64 KiB by default), at most 4 GiB of memory per link.
+const LINK_OUTBOX_BYTES: (u64, u64) = (1024 * 1024, 4 * 1024 * 1024 * 1024);
 
 /// The range of `storage.log_queue_bytes`: room for a burst of lines, at most 1 GiB of memory.
 const LOG_QUEUE_BYTES: (u64, u64) = (64 * 1024, 1024 * 1024 * 1024);

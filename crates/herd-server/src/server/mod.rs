@@ -208,9 +208,10 @@ pub async fn start_on(
         .iter()
         .enumerate()
         .filter_map(|(id, n)| {
-            config
-                .server(n)
-                .map(|s| Arc::new(PeerLink::new(id, name, n, s.peer)))
+            config.server(n).map(|s| {
+                let outbox = config.herd.link_outbox_bytes;
+                Arc::new(PeerLink::new(id, name, n, s.peer, outbox))
+            })
         })
         .collect();
     let node = Arc::new(Node::new(NodeParts {
