@@ -79,6 +79,8 @@ struct LoggedCounts {
     disconnects: DisconnectCounts,
     /// Records the links' outboxes refused, in all.
     overflowed: u64,
+    /// The store's failed writes and the records they lost.
+    store: (u64, u64),
 }
 
 /// What a [`Node`] is made of; the rest starts empty.
@@ -145,13 +147,25 @@ impl Node {
     }
 
     /// Writes each group of counters to the log (one line each) when it changed since the
-    /// last call: what the limits refused, the client connections the server closed, and
-    /// the records the links' outboxes refused.
+    /// last call: what the limits refused, the client connections the server closed, the
+    /// records the links' outboxes refused, and the store's failed writes. (The I/O log
+    /// reports its own losses.)
     pub fn log_counters(&self) {
+        let store = self.store.as_ref().map_or((0, 0), |s| {
+            let stats = s.stats();
+            (stats.write_errors, stats.records_lost)
+        });
         let refusals = self.refusals();
         let disconnects = self.disconnects.counts();
         let overflowed: u64 = self.links.iter().map(|l| l.overflowed()).sum();
         let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.store != store {
+            logged.store = store;
+            self.log.event(format!(
+                "store: {} writes failed, {} records lost",
+                store.0, store.1
+            ));
+        }
         if logged.overflowed != overflowed {
             logged.overflowed = overflowed;
             let by_link: Vec<String> = self
