@@ -35,7 +35,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let result = runtime.block_on(run(cli.command));
+    // A task that outlived the shutdown's deadlines (a disk that hangs) must not keep the
+    // process alive: what had to be flushed was flushed, or given up on, by then.
+    runtime.shutdown_timeout(RUNTIME_STOP);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("herd: {e:#}");
@@ -43,6 +47,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// How long the runtime waits at exit for tasks that are still running.
+const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
 /// A config or argument problem is a usage error (2); anything else is 1.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
@@ -102,6 +109,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
     known_server(&config, name)?;
+    open_files(&config, [name]);
     let places = places_provider(&config)?;
     let running = server::start(&config, name, Listeners::default(), places).await?;
     eprintln!(
@@ -129,15 +137,14 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         }
         config.secret = Some(secret);
     }
+    open_files(&config, config.names());
     let places = places_provider(&config)?;
     let mut running: Vec<Running> = Vec::new();
     for s in &config.servers {
         match server::start(&config, &s.name, Listeners::default(), Arc::clone(&places)).await {
             Ok(r) => running.push(r),
             Err(e) => {
-                for r in running {
-                    r.shutdown().await;
-                }
+                shutdown_all(running).await;
                 return Err(e.into());
             }
         }
@@ -166,9 +173,7 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         }
     );
     wait_for_signal().await;
-    for r in running {
-        r.shutdown().await;
-    }
+    shutdown_all(running).await;
     if made {
         let _ = std::fs::remove_file(config.storage.dir.join(UP_SECRET_FILE));
     }
@@ -195,6 +200,17 @@ fn write_up_secret(dir: &Path, secret: &herd_server::config::Secret) -> anyhow::
     file.write_all(secret.bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Shuts the servers down together, so the process ends within one shutdown grace.
+async fn shutdown_all(running: Vec<Running>) {
+    let stopping: Vec<_> = running
+        .into_iter()
+        .map(|r| tokio::spawn(r.shutdown()))
+        .collect();
+    for s in stopping {
+        let _ = s.await;
+    }
 }
 
 /// `herd client TARGET [LINE...]`: sends the lines and prints the answers, or copies stdin
@@ -316,6 +332,14 @@ fn places_near(lat: f64, lng: f64, radius_km: f64, limit: usize, json: bool) -> 
         print!("{}", herd_places::offline::render_table(&places));
     }
     Ok(())
+}
+
+/// Raises the open-file limit for the servers `names` runs here; one warning line when
+/// their connection budgets do not fit in it.
+fn open_files<'a>(config: &Config, names: impl IntoIterator<Item = &'a str>) {
+    if let Some(warning) = server::open_files::open_files_for(config, names) {
+        tracing::warn!("{warning}");
+    }
 }
 
 /// The places provider `config` asks for; one that cannot be built is a usage error.

@@ -12,14 +12,7 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 /// The open bugs: (name used in `open-NAME-*` regression files, what is wrong).
-pub const OPEN_BUGS: &[(&str, &str)] = &[(
-    "framer-cr-at-limit",
-    "herd_core::protocol::frame::LineFramer::next_frame compares a line's length with the \
-     limit before dropping its `\\r`: a line of exactly the limit followed by `\\r\\n` is \
-     refused as overlong when a read ends between `\\r` and `\\n` (and always when it is the \
-     last line, ended by the half-close after `\\r`), but accepted when `\\r\\n` arrive \
-     together",
-)];
+pub const OPEN_BUGS: &[(&str, &str)] = &[];
 
 thread_local! {
     static STRICT: Cell<Option<bool>> = const { Cell::new(None) };

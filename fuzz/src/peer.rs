@@ -60,6 +60,7 @@ fn check_line(line: Bytes, previous: &mut Option<Record>) {
             marks_round_trip("CAUGHT", &marks, PeerLine::CaughtUp);
         }
         Ok(PeerLine::Ping) => assert_eq!(&line[..], b"PING"),
+        Ok(PeerLine::Resync) => assert_eq!(&line[..], b"RESYNC"),
         Err(_) => assert!(
             !starts_with_digit || decoded.is_none(),
             "a record line that decodes was refused by parse"

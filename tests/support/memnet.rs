@@ -8,7 +8,9 @@
 //! ends fail at once, what was in flight is gone, like an RST) and refuses new dials between
 //! them until [`MemNet::heal`]; [`MemNet::reset_one`] resets one open connection (a lost
 //! connection, the only way TCP loses bytes); [`MemNet::drop_at_dialer`] fails a connection
-//! at the dialer's end only, so the acceptor finds out after reading what was already sent. Dropping a write half ends its direction (the
+//! at the dialer's end only, so the acceptor finds out after reading what was already sent.
+//! [`MemNet::hold`] stops delivery in one direction, as from a peer that stops reading, until it
+//! is released; nothing is lost. Dropping a write half ends its direction (the
 //! reader sees EOF once it has read what was sent); dropping a read half makes the other
 //! side's writes fail.
 //!
@@ -50,6 +52,9 @@ struct PipeState {
     reader_gone: bool,
     /// The connection was reset: both ends fail at once and the bytes in flight are lost.
     reset: bool,
+    /// Delivery is held ([`MemNet::hold`]): the reader gets nothing until it is released,
+    /// as from a peer that stopped reading.
+    held: bool,
     /// The task waiting to read.
     reader: Option<Waker>,
     /// The tasks waiting for room (a handshake write, a link writer's `writable`).
@@ -65,6 +70,7 @@ impl Pipe {
                 eof: false,
                 reader_gone: false,
                 reset: false,
+                held: false,
                 reader: None,
                 writers: Vec::new(),
             }),
@@ -94,8 +100,8 @@ impl Pipe {
         if s.reset {
             return Poll::Ready(Err(ErrorKind::ConnectionReset.into()));
         }
-        if s.bytes.is_empty() {
-            if s.eof {
+        if s.bytes.is_empty() || s.held {
+            if s.eof && !s.held {
                 return Poll::Ready(Ok(()));
             }
             register(&mut s.reader, cx.waker());
@@ -187,6 +193,17 @@ impl Pipe {
     fn close_write(&self) {
         let mut s = self.lock();
         s.eof = true;
+        let reader = s.reader.take();
+        drop(s);
+        if let Some(w) = reader {
+            w.wake();
+        }
+    }
+
+    /// Holds or releases delivery to the reader.
+    fn set_held(&self, held: bool) {
+        let mut s = self.lock();
+        s.held = held;
         let reader = s.reader.take();
         drop(s);
         if let Some(w) = reader {
@@ -515,6 +532,27 @@ impl MemNet {
             n += 1;
         }
         s.connections.retain(Connection::is_live);
+        n
+    }
+
+    /// Holds (or with `held` false, releases) the delivery of what `from` sends `to` on their
+    /// open connections: `to` reads nothing, and once the pipe is full `from`'s writes wait,
+    /// as when a neighbour stops reading. Returns how many connections it changed.
+    pub fn hold(&self, from: &str, to: &str, held: bool) -> usize {
+        let mut s = self.lock();
+        s.connections.retain(Connection::is_live);
+        let mut n = 0;
+        for c in s
+            .connections
+            .iter()
+            .filter(|c| c.is_open() && c.joins(from, to))
+        {
+            let direction = usize::from(c.dialer != from);
+            if let Some(pipe) = c.pipes[direction].upgrade() {
+                pipe.set_held(held);
+                n += 1;
+            }
+        }
         n
     }
 

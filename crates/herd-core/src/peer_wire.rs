@@ -5,6 +5,8 @@
 //! WM origin=seq origin=seq ...                 my watermarks: send me what I lack
 //! CAUGHT origin=seq ...                        that was everything I had for you, as of these
 //! PING                                         I am alive (sent every second)
+//! RESYNC                                       records for you were refused on my side
+//!                                              (a full outbox): send me WM again
 //! ```
 
 use bytes::Bytes;
@@ -24,7 +26,13 @@ pub enum PeerLine {
     CaughtUp(Watermarks),
     /// A keep-alive.
     Ping,
+    /// The neighbour refused records on their way here: it asks for watermarks, to send
+    /// what this server lacks.
+    Resync,
 }
+
+/// The `RESYNC` line, with its terminator.
+pub const RESYNC_LINE: &[u8] = b"RESYNC\n";
 
 /// Why a neighbour's line was not understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +49,7 @@ pub fn parse(line: Bytes) -> Result<PeerLine, BadLine> {
             .map(PeerLine::Record)
             .map_err(|_| BadLine),
         _ if &line[..] == b"PING" => Ok(PeerLine::Ping),
+        _ if &line[..] == b"RESYNC" => Ok(PeerLine::Resync),
         _ if line.starts_with(b"WM") => parse_marks(&line[2..]).map(PeerLine::Watermarks),
         _ if line.starts_with(b"CAUGHT") => parse_marks(&line[6..]).map(PeerLine::CaughtUp),
         _ => Err(BadLine),
@@ -101,6 +110,12 @@ mod tests {
             Ok(PeerLine::CaughtUp(Watermarks::new()))
         );
         assert_eq!(parse(Bytes::from_static(b"PING")), Ok(PeerLine::Ping));
+        assert_eq!(
+            parse(Bytes::copy_from_slice(
+                &RESYNC_LINE[..RESYNC_LINE.len() - 1]
+            )),
+            Ok(PeerLine::Resync)
+        );
         assert!(
             matches!(parse(Bytes::from_static(b"5 AT A +0.100000000 c +1+1 1")), Ok(PeerLine::Record(r)) if r.seq() == 5)
         );
@@ -110,6 +125,7 @@ mod tests {
             "WM A=x",
             "AT A +0.1 c +1+1 1",
             "HELLO",
+            "RESYNC now",
             "5 AT A",
         ] {
             assert_eq!(parse(Bytes::from(bad)), Err(BadLine), "{bad}");

@@ -6,7 +6,8 @@
 //! - [`config`]: the TOML config and the built-in herd;
 //! - [`node`]: the shared state of one server: the replication core behind one lock, its links,
 //!   places, store and log;
-//! - [`server`]: bind, recover, spawn; the accept loop and client connections;
+//! - [`server`]: bind, recover, spawn; the accept loop and client connections (with their
+//!   deadlines and output ceiling, see [`disconnects`]);
 //! - [`peer`]: links between servers: handshake (HMAC), bounded outbox, reconnecting link task;
 //! - [`iolog`]: the per-server log of input, output and link events, written off the hot path;
 //! - [`client`]: a line client for the CLI (and `herd dump`).
@@ -16,6 +17,7 @@
 pub mod arrivals;
 pub mod client;
 pub mod config;
+pub mod disconnects;
 pub mod iolog;
 pub mod node;
 pub mod peer;

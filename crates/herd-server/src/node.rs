@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::arrivals::Arrivals;
+use crate::disconnects::{DisconnectCounts, Disconnects};
 use crate::iolog::IoLog;
 use crate::peer::log_budget::LogBudget;
 use crate::peer::transport::Transport;
@@ -62,12 +63,30 @@ pub struct Node {
     pub arrivals: Arrivals,
     /// The longest client line accepted.
     pub max_line: usize,
-    /// Cancelled when the server shuts down.
+    /// Cancelled when the server shuts down: stop accepting and reading, finish what is
+    /// being answered.
     pub shutdown: CancellationToken,
+    /// Cancelled when the shutdown grace has run out: connections still open close at once.
+    pub grace_over: CancellationToken,
     /// Every task of this server, to wait for at shutdown.
     pub tasks: TaskTracker,
-    /// The refusal counts last written to the log, so a change is logged once.
-    logged_refusals: Mutex<Refusals>,
+    /// Client connections this server closed itself, by reason.
+    pub disconnects: Disconnects,
+    /// The counts last written to the log, so that a change is logged once.
+    logged: Mutex<LoggedCounts>,
+}
+
+/// The counters as [`Node::log_counters`] last wrote them.
+#[derive(Default)]
+struct LoggedCounts {
+    /// What the replica refused.
+    refusals: Refusals,
+    /// Connections closed by the server.
+    disconnects: DisconnectCounts,
+    /// Records the links' outboxes refused, in all.
+    overflowed: u64,
+    /// The store's failed writes and the records they lost.
+    store: (u64, u64),
 }
 
 /// What a [`Node`] is made of; the rest starts empty.
@@ -125,8 +144,10 @@ impl Node {
             arrivals: Arrivals::default(),
             max_line: parts.max_line,
             shutdown: CancellationToken::new(),
+            grace_over: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            logged_refusals: Mutex::new(Refusals::default()),
+            disconnects: Disconnects::default(),
+            logged: Mutex::new(LoggedCounts::default()),
         }
     }
 
@@ -156,16 +177,45 @@ impl Node {
         self.replica().refusals()
     }
 
-    /// Writes the refusal counts to the log when they changed since the last call.
-    pub fn log_refusals(&self) {
-        let now = self.refusals();
-        let mut logged = self
-            .logged_refusals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if *logged != now {
-            *logged = now;
-            self.log.event(format!("limits: {now}"));
+    /// Writes each group of counters to the log (one line each) when it changed since the
+    /// last call: what the limits refused, the client connections the server closed, the
+    /// records the links' outboxes refused, and the store's failed writes. (The I/O log
+    /// reports its own losses.)
+    pub fn log_counters(&self) {
+        let store = self.store.as_ref().map_or((0, 0), |s| {
+            let stats = s.stats();
+            (stats.write_errors, stats.records_lost)
+        });
+        let refusals = self.refusals();
+        let disconnects = self.disconnects.counts();
+        let overflowed: u64 = self.links.iter().map(|l| l.overflowed()).sum();
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.store != store {
+            logged.store = store;
+            self.log.event(format!(
+                "store: {} writes failed, {} records lost",
+                store.0, store.1
+            ));
+        }
+        if logged.overflowed != overflowed {
+            logged.overflowed = overflowed;
+            let by_link: Vec<String> = self
+                .links
+                .iter()
+                .map(|l| format!("{} {}", l.name, l.overflowed()))
+                .collect();
+            self.log.event(format!(
+                "link outboxes full: {overflowed} records refused ({})",
+                by_link.join(", ")
+            ));
+        }
+        if logged.refusals != refusals {
+            logged.refusals = refusals;
+            self.log.event(format!("limits: {refusals}"));
+        }
+        if logged.disconnects != disconnects {
+            logged.disconnects = disconnects;
+            self.log.event(disconnects.to_string());
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Two-phase, like mini-redis: check cheaply (one `memchr`) that a whole line is buffered, then
 //! split it off. A line longer than the cap is reported once, with its first bytes, and the
-//! rest of it is skipped as it arrives, so a hostile line never grows the buffer past the cap.
+//! rest of it is skipped as it arrives, so a hostile line never grows the buffer past the cap
+//! (plus one byte: a `\r` that may be the start of the line's `\r\n`).
 
 use bytes::{Bytes, BytesMut};
 
@@ -68,7 +69,9 @@ impl LineFramer {
                         Some(Frame::Line(line.freeze()))
                     }
                 }
-                None if buf.len() > self.max_line => {
+                // A `\r` at the end may be the first half of a `\r\n` whose `\n` comes with
+                // the next read (or never, at a half-close): it is not part of the line.
+                None if buf.len() > self.max_line + usize::from(buf.last() == Some(&b'\r')) => {
                     let echo = Bytes::copy_from_slice(&buf[..OVERLONG_ECHO.min(buf.len())]);
                     buf.clear();
                     self.skipping = true;
@@ -101,7 +104,7 @@ mod tests {
             while let Some(frame) = f.next_frame(&mut buf, eof && last) {
                 out.push(frame);
             }
-            assert!(buf.len() <= max + chunk.len());
+            assert!(buf.len() <= max + 1);
         }
         out
     }
@@ -120,6 +123,31 @@ mod tests {
         assert_eq!(frames(&[b"x\r", b"\n"], false, 64), [line("x")]);
         assert_eq!(frames(&[b"a\r\r\n"], false, 64), [line("a\r")]);
         assert_eq!(frames(&[b"\n"], false, 64), [line("")]);
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_ended_by_crlf_is_a_line_however_it_is_read() {
+        let full = "x".repeat(64);
+        let crlf = format!("{full}\r\n");
+        let whole = [line(&full)];
+        assert_eq!(frames(&[crlf.as_bytes()], false, 64), whole);
+        // The read ends between `\r` and `\n`.
+        let (head, tail) = crlf.as_bytes().split_at(65);
+        assert_eq!(frames(&[head, tail], false, 64), whole);
+        // The last line, ended by a half-close right after its `\r`.
+        assert_eq!(frames(&[head], true, 64), whole);
+        // One byte more is overlong, whatever follows.
+        let over = format!("{full}y\r");
+        let out = frames(&[format!("{over}\nok\n").as_bytes()], false, 64);
+        let head = Frame::Overlong(Bytes::from(format!("{full}y")));
+        assert_eq!(out, [head, line("ok")]);
+        let out = frames(&[over.as_bytes(), b"\nok\n"], false, 64);
+        assert_eq!(
+            out,
+            [Frame::Overlong(Bytes::from(over.clone())), line("ok")]
+        );
+        let out = frames(&[over.as_bytes(), b"z\nok\n"], true, 64);
+        assert_eq!(out, [Frame::Overlong(Bytes::from(over)), line("ok")]);
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub enum Event {
     LinkUp(PeerId),
     /// The link to a neighbour went down.
     LinkDown(PeerId),
+    /// A neighbour refused records on their way here (its outbox for this server was full)
+    /// while the link stayed up: a catch-up round, as when the link comes up.
+    Resync(PeerId),
     /// A neighbour told what it holds: send it what it lacks.
     Watermarks {
         /// The neighbour.
@@ -371,7 +374,7 @@ impl Replica {
                 }
                 self.offer(record, Some(from), actions)
             }
-            Event::LinkUp(to) => {
+            Event::LinkUp(to) | Event::Resync(to) => {
                 if self.catch_up {
                     if let (Some(then), Some(&now)) = (
                         self.dropped_when_marked.get_mut(to),

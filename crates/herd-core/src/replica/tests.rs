@@ -143,6 +143,19 @@ fn links_coming_up_trade_watermarks_only_when_asked() {
 }
 
 #[test]
+fn a_neighbour_that_refused_records_for_here_gets_watermarks_again() {
+    let mut r = replica(2);
+    let mut a = Vec::new();
+    r.handle(Event::LinkUp(0), T, &mut a);
+    a.clear();
+    r.handle(Event::Resync(0), T, &mut a);
+    assert!(matches!(&a[..], [Action::SendWatermarks { to: 0, .. }]));
+    a.clear();
+    Replica::new("Me", 2, false).handle(Event::Resync(0), T, &mut a);
+    assert!(a.is_empty());
+}
+
+#[test]
 fn a_neighbours_marks_are_answered_with_ours_taken_first() {
     let mut r = replica(1);
     let mut a = Vec::new();

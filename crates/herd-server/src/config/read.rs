@@ -52,7 +52,13 @@ fn reworded(field: &str, written: &str) -> Option<String> {
         "storage.fsync" => {
             format!("unknown policy \"{word}\" (expected \"always\", \"batch\" or \"never\")")
         }
-        "places.timeout" | "places.cache_ttl" | "storage.forget_after" | "herd.max_clock_ahead" => {
+        "places.timeout"
+        | "places.cache_ttl"
+        | "storage.forget_after"
+        | "herd.max_clock_ahead"
+        | "herd.client_write_timeout"
+        | "herd.client_idle_timeout"
+        | "herd.shutdown_grace" => {
             // humantime-serde refused it; humantime says why.
             let why = humantime::parse_duration(&word).err()?;
             format!("\"{word}\" is not a duration like \"5s\" or \"24h\" ({why})")

@@ -84,6 +84,24 @@ pub struct HerdConfig {
     /// How many clients one server's table holds at most, so that its memory and its store
     /// stay bounded whatever clients send.
     pub max_clients: usize,
+    /// How long a client with answers pending may accept nothing on its socket before it is
+    /// disconnected: a client that stops reading must not hold a task and its answers forever.
+    #[serde(with = "humantime_serde")]
+    pub client_write_timeout: Duration,
+    /// How many bytes of answers the socket has not taken yet a client may have before it is
+    /// disconnected (like Redis's client-output-buffer-limit).
+    pub client_output_limit: usize,
+    /// How long a client may send nothing before it is disconnected; none by default, since
+    /// the classic clients keep their connections open.
+    #[serde(with = "humantime_serde")]
+    pub client_idle_timeout: Option<Duration>,
+    /// How long a stopping server lets its connections finish what they are answering before
+    /// it closes them.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// How many bytes of records may wait for one neighbour; a record beyond is refused,
+    /// counted, and sent by a catch-up round once the link has sent what waited.
+    pub link_outbox_bytes: usize,
 }
 
 impl Default for HerdConfig {
@@ -96,10 +114,14 @@ impl Default for HerdConfig {
             max_connections: 16_384,
             max_clock_ahead: Duration::from_secs(24 * 3600),
             max_client_id: 256,
-            // About half a GB of table (460 bytes a client with typical fields, measured), and
-            // below a link outbox's cap of 2^20 clients, so a link that is down still keeps one
-            // pending record for every client.
+            // About half a GB of table (460 bytes a client with typical fields, measured).
             max_clients: 1_000_000,
+            client_write_timeout: Duration::from_secs(30),
+            client_output_limit: 16 * 1024 * 1024,
+            client_idle_timeout: None,
+            shutdown_grace: Duration::from_secs(5),
+            // Some 300,000 waiting records of typical size (about 200 bytes, with the entry).
+            link_outbox_bytes: 64 * 1024 * 1024,
         }
     }
 }

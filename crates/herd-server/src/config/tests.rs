@@ -82,6 +82,11 @@ fn keys_left_out_keep_the_documented_defaults() {
             max_clock_ahead: Duration::from_secs(86_400),
             max_client_id: 256,
             max_clients: 1_000_000,
+            client_write_timeout: Duration::from_secs(30),
+            client_output_limit: 16 * 1024 * 1024,
+            client_idle_timeout: None,
+            shutdown_grace: Duration::from_secs(5),
+            link_outbox_bytes: 64 * 1024 * 1024,
         }
     );
 }
@@ -94,7 +99,8 @@ fn every_key_is_read() {
          [storage]\ndir='d'\nfsync='never'\nforget_after='24h'\nlog_queue_bytes=65536\n\
          log_max_bytes=4096\nlog_keep=0\n\
          [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n\
-         max_clock_ahead='2d'\nmax_client_id=9\nmax_clients=10\n{ONE}"
+         max_clock_ahead='2d'\nmax_client_id=9\nmax_clients=10\nclient_write_timeout='3s'\n\
+         client_output_limit=65536\nclient_idle_timeout='5m'\nshutdown_grace='0s'\nlink_outbox_bytes=1048576\n{ONE}"
     );
     let env = Env {
         api_key_set: true,
@@ -130,6 +136,21 @@ fn every_key_is_read() {
     assert!(!c.herd.catch_up);
     assert_eq!((c.herd.max_line, c.herd.max_connections), (64, 8));
     assert_eq!(
+        (
+            c.herd.client_write_timeout,
+            c.herd.client_output_limit,
+            c.herd.client_idle_timeout,
+            c.herd.shutdown_grace
+        ),
+        (
+            Duration::from_secs(3),
+            65_536,
+            Some(Duration::from_secs(300)),
+            Duration::ZERO
+        )
+    );
+    assert_eq!(c.herd.link_outbox_bytes, 1 << 20);
+    assert_eq!(
         c.herd.limits(),
         herd_core::replica::Limits {
             max_clock_ahead: Some(Duration::from_secs(2 * 86_400)),
@@ -161,6 +182,8 @@ fn a_bad_duration_names_file_line_and_field() {
         .starts_with("t.toml:2: storage.forget_after: \"soon\" is not a duration like"));
     assert!(problem("[herd]\nmax_clock_ahead = 'a day'\n")
         .starts_with("t.toml:2: herd.max_clock_ahead: \"a day\" is not a duration like"));
+    assert!(problem("[herd]\nshutdown_grace = 'soon'\n")
+        .starts_with("t.toml:2: herd.shutdown_grace: \"soon\" is not a duration like"));
     assert!(problem("[places]\ncache_ttl = '1 fortnight'\n")
         .starts_with("t.toml:2: places.cache_ttl: \"1 fortnight\" is not a duration like"));
     // Not a string at all: serde's own words say what was expected.
@@ -235,6 +258,24 @@ fn each_range_check_names_its_field() {
         )),
         "t.toml:3: herd.max_clock_ahead: must be more than 0s \
          (a client's clock is never exactly the server's)"
+    );
+    assert_eq!(
+        problem(&format!("[herd]\nclient_write_timeout = '0s'\n{ONE}")),
+        "t.toml:2: herd.client_write_timeout: must be more than 0s \
+         (a socket never takes a large answer at once)"
+    );
+    assert_eq!(
+        problem(&format!("[herd]\nclient_idle_timeout = '0s'\n{ONE}")),
+        "t.toml:2: herd.client_idle_timeout: must be more than 0s \
+         (leave it out for no idle timeout)"
+    );
+    assert_eq!(
+        problem(&format!("[herd]\nclient_output_limit = 1000\n{ONE}")),
+        "t.toml:2: herd.client_output_limit: 1000 is too small (at least 65536 bytes)"
+    );
+    assert_eq!(
+        problem(&format!("[herd]\nlink_outbox_bytes = 1000\n{ONE}")),
+        "t.toml:2: herd.link_outbox_bytes: 1000 is too small (at least 1048576 bytes)"
     );
     assert_eq!(
         problem(&format!("[herd]\nmax_line = 63\n{ONE}")),

@@ -120,7 +120,8 @@ fn places(mut places: PlacesConfig, env: &Env, file: &str) -> Result<PlacesConfi
 }
 
 /// `[herd]`: room for a protocol line, at least one client connection, one byte of client
-/// ID and one client, and some room for clients' clocks.
+/// ID and one client, some room for clients' clocks, room for answers and deadlines that are
+/// not 0.
 fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
     if herd.max_line < 64 {
         return Err(ConfigError::new(
@@ -132,6 +133,34 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
     at_least_one(file, "herd.max_connections", herd.max_connections as u64)?;
     at_least_one(file, "herd.max_client_id", herd.max_client_id as u64)?;
     at_least_one(file, "herd.max_clients", herd.max_clients as u64)?;
+    within(
+        file,
+        "herd.client_output_limit",
+        herd.client_output_limit as u64,
+        CLIENT_OUTPUT_LIMIT,
+        " bytes",
+    )?;
+    within(
+        file,
+        "herd.link_outbox_bytes",
+        herd.link_outbox_bytes as u64,
+        LINK_OUTBOX_BYTES,
+        " bytes",
+    )?;
+    if herd.client_write_timeout.is_zero() {
+        return Err(ConfigError::new(
+            file,
+            "herd.client_write_timeout",
+            "must be more than 0s (a socket never takes a large answer at once)",
+        ));
+    }
+    if herd.client_idle_timeout.is_some_and(|t| t.is_zero()) {
+        return Err(ConfigError::new(
+            file,
+            "herd.client_idle_timeout",
+            "must be more than 0s (leave it out for no idle timeout)",
+        ));
+    }
     if herd.max_clock_ahead.is_zero() {
         return Err(ConfigError::new(
             file,
@@ -141,6 +170,14 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// The range of `herd.client_output_limit`: room for a few whole answers (a WHATSAT answer
+/// of 20 places is some 15 KiB), at most 1 GiB of memory per client.
+const CLIENT_OUTPUT_LIMIT: (u64, u64) = (64 * 1024, 1024 * 1024 * 1024);
+
+/// The range of `herd.link_outbox_bytes`: room for a burst of records (one is at most a
+/// client line, 64 KiB by default), at most 4 GiB of memory per link.
+const LINK_OUTBOX_BYTES: (u64, u64) = (1024 * 1024, 4 * 1024 * 1024 * 1024);
 
 /// The range of `storage.log_queue_bytes`: room for a burst of lines, at most 1 GiB of memory.
 const LOG_QUEUE_BYTES: (u64, u64) = (64 * 1024, 1024 * 1024 * 1024);

@@ -46,8 +46,6 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The longest line a neighbour may send.
 const PEER_MAX_LINE: usize = 1 << 20;
-/// How many clients may wait in one outbox.
-const OUTBOX_CAPACITY: usize = 1 << 20;
 /// How many records the writer sends in one batch at most.
 const BATCH: usize = 4096;
 /// How many bytes a link reads at a time (at least a quarter of it).
@@ -84,15 +82,22 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
-    /// A link (not yet running) from server `me` to neighbour `name` at `addr`.
-    pub fn new(id: PeerId, me: &str, name: &str, addr: SocketAddr) -> PeerLink {
+    /// A link (not yet running) from server `me` to neighbour `name` at `addr`, whose outbox
+    /// holds at most `outbox_bytes`.
+    pub fn new(
+        id: PeerId,
+        me: &str,
+        name: &str,
+        addr: SocketAddr,
+        outbox_bytes: usize,
+    ) -> PeerLink {
         let (handover, handed) = mpsc::channel(4);
         PeerLink {
             id,
             name: name.to_string(),
             addr,
             dials: me < name,
-            outbox: Outbox::new(OUTBOX_CAPACITY),
+            outbox: Outbox::new(outbox_bytes),
             up: AtomicBool::new(false),
             wire: Mutex::new(None),
             catch_up: Mutex::new(CatchUpQueue::default()),
@@ -115,6 +120,12 @@ impl PeerLink {
     /// Whether a connection to the neighbour is up.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+
+    /// How many records its outbox refused for lack of room since start (each is then
+    /// sent by a catch-up round, if catch-up is on).
+    pub fn overflowed(&self) -> u64 {
+        self.outbox.overflowed()
     }
 
     /// Sends `record` to the neighbour: straight into the socket when the link is idle,
@@ -344,18 +355,31 @@ async fn session(
         half: half.clone(),
         pending: Vec::new(),
     });
+    // What overflowed while the link was down is sent by the catch-up of this link-up.
+    let mut repaired = link.overflowed();
     // The wire is set first, so the watermarks this sends go out on this connection.
     node.apply(Event::LinkUp(link.id), &mut node.held_forwards())
         .await;
     let writer = async {
         let mut ping = tokio::time::interval(PING_EVERY);
         loop {
+            let overflowed = link.overflowed();
             match flush(link) {
                 Err(e) => return format!("write failed: {e}"),
                 Ok(true) => {
                     if let Err(e) = half.writable().await {
                         return format!("write failed: {e}");
                     }
+                }
+                Ok(false) if overflowed > repaired => {
+                    // All that was queued is out: the neighbour answers `RESYNC` with its
+                    // watermarks, and gets what it lacks, the refused records included.
+                    repaired = overflowed;
+                    node.log.event(format!(
+                        "link {}: outbox full, records refused; asking for a catch-up round",
+                        link.name
+                    ));
+                    link.send_line(wire::RESYNC_LINE);
                 }
                 Ok(false) => {
                     tokio::select! {
@@ -446,6 +470,13 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwa
     // A copy: a record kept in the table must not keep the whole read buffer alive.
     let event = match wire::parse(Bytes::copy_from_slice(&line)) {
         Ok(PeerLine::Ping) => return,
+        Ok(PeerLine::Resync) => {
+            node.log.event(format!(
+                "link {}: records for here were refused on the way; catching up",
+                link.name
+            ));
+            Event::Resync(from)
+        }
         Ok(PeerLine::Record(record)) => Event::Peer { from, record },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
         Ok(PeerLine::CaughtUp(marks)) => {

@@ -1,6 +1,14 @@
 //! One client connection: read lines, answer each in order, one write per batch of ready
 //! answers. The records a batch makes go to each neighbour in one write too, before the
 //! answers. Only the client protocol is spoken here: links arrive on the peer port.
+//!
+//! A client costs the server a bounded amount, whatever it does (see [`ClientLimits`]):
+//! answers the socket has not taken are kept up to `client_output_limit` bytes, a socket
+//! that takes nothing while answers wait is given up after `client_write_timeout`, and a
+//! silent client after `client_idle_timeout` if one is set. While answers are being written
+//! the connection reads nothing more, so a client that sends without reading is held back
+//! by TCP rather than by the server's memory. The server closes such connections itself and
+//! counts them ([`Cut`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -9,7 +17,10 @@ use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
+use crate::config::HerdConfig;
+use crate::disconnects::Cut;
 use crate::node::{HeldForwards, Node};
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
@@ -24,92 +35,193 @@ const FIRST_CHUNK: usize = 512;
 /// How many bytes a connection reads at a time once a read has filled its buffer.
 const READ_CHUNK: usize = 4096;
 
-/// Serves `stream` until the client closes it, it fails, or the server shuts down.
-pub async fn serve(node: Arc<Node>, mut stream: TcpStream) {
+/// What one client connection may cost: `[herd]`'s deadlines and output ceiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// How long answers may wait on a socket that takes nothing.
+    pub write_timeout: Duration,
+    /// How many bytes of answers not yet taken by the socket a client may have.
+    pub output_limit: usize,
+    /// How long a client may send nothing, if bounded.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl From<&HerdConfig> for ClientLimits {
+    fn from(herd: &HerdConfig) -> Self {
+        ClientLimits {
+            write_timeout: herd.client_write_timeout,
+            output_limit: herd.client_output_limit,
+            idle_timeout: herd.client_idle_timeout,
+        }
+    }
+}
+
+/// Why a connection ended early.
+enum Ended {
+    /// The client went away, or its socket failed.
+    Gone,
+    /// The server closed it, for this reason.
+    Cut(Cut),
+}
+
+/// Serves `stream` within `limits` until the client closes it, it fails, the server closes
+/// it (counted in the node's disconnects) or the server shuts down: then what is being
+/// answered is finished and written, unless the shutdown grace runs out first.
+pub async fn serve(node: Arc<Node>, stream: TcpStream, limits: ClientLimits) {
     let _ = stream.set_nodelay(true);
+    let mut output = Output {
+        stream,
+        pending: Vec::new(),
+        limits,
+    };
+    let ended = tokio::select! {
+        ended = converse(&node, &mut output) => ended,
+        _ = node.grace_over.cancelled() => Err(Ended::Cut(Cut::Shutdown)),
+    };
+    match ended {
+        Ok(()) => {
+            let _ = output.stream.shutdown().await;
+        }
+        Err(Ended::Cut(why)) => node.disconnects.count(why),
+        Err(Ended::Gone) => {}
+    }
+}
+
+/// Reads and answers lines until the client half-closes or the server shuts down.
+async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
     let mut buf = BytesMut::with_capacity(FIRST_CHUNK);
     let mut chunk = FIRST_CHUNK;
-    let mut out = Vec::new();
     let mut held = node.held_forwards();
     let mut framer = LineFramer::new(node.max_line);
     let mut eof = false;
+    let mut heard = Instant::now();
     loop {
         while let Some(frame) = framer.next_frame(&mut buf, eof) {
             let mut answering = Answering {
-                node: &node,
-                out: &mut out,
+                node,
+                output: &mut *output,
                 held: &mut held,
-                stream: &mut stream,
             };
-            if answering.frame(frame).await.is_err() {
-                return;
-            }
+            answering.frame(frame).await?;
+            output.bounded()?;
         }
         // Flooded before answered.
         held.flush();
-        if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
-        }
+        output.send().await?;
         if eof {
-            break;
+            return Ok(());
         }
         if buf.capacity() - buf.len() < chunk / 8 {
             buf.reserve(chunk);
         }
         let room = buf.capacity() - buf.len();
+        let idle = output.limits.idle_timeout;
+        let silence = async move {
+            match idle {
+                Some(idle) => tokio::time::sleep_until(heard + idle).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
-            _ = node.shutdown.cancelled() => break,
-            read = stream.read_buf(&mut buf) => match read {
+            _ = node.shutdown.cancelled() => return Ok(()),
+            _ = silence => return Err(Ended::Cut(Cut::Idle)),
+            read = output.stream.read_buf(&mut buf) => match read {
                 Ok(0) => eof = true,
                 // A read that fills the buffer: a busy client, read it in larger chunks.
-                Ok(n) if n == room => chunk = READ_CHUNK,
-                Ok(_) => {}
-                Err(_) => return,
+                Ok(n) => {
+                    heard = Instant::now();
+                    if n == room {
+                        chunk = READ_CHUNK;
+                    }
+                }
+                Err(_) => return Err(Ended::Gone),
             },
         }
     }
-    let _ = stream.shutdown().await;
 }
 
-/// What answering a frame needs: the answers not yet written, the records not yet
-/// forwarded, and the connection to write them to.
-struct Answering<'a> {
-    /// The server.
-    node: &'a Node,
-    /// Answers ready but not yet written.
-    out: &'a mut Vec<u8>,
-    /// Records to forward before `out` is written.
-    held: &'a mut HeldForwards,
+/// The client's socket and the answers it has not taken yet.
+struct Output {
     /// The client's connection.
-    stream: &'a mut TcpStream,
+    stream: TcpStream,
+    /// Answers ready but not yet taken by the socket.
+    pending: Vec<u8>,
+    /// The deadlines and the ceiling.
+    limits: ClientLimits,
 }
 
-impl Answering<'_> {
-    /// Floods what is held, then writes the answers in `out`: for when an answer must go out
-    /// before the batch ends.
-    async fn send_ready(&mut self) -> std::io::Result<()> {
-        self.held.flush();
-        if !self.out.is_empty() {
-            self.stream.write_all(self.out).await?;
-            self.out.clear();
+impl Output {
+    /// Keeps the unsent answers within the output limit: past it, gives the socket what it
+    /// takes now without waiting, and closes the connection if that is not enough.
+    fn bounded(&mut self) -> Result<(), Ended> {
+        if self.pending.len() <= self.limits.output_limit {
+            return Ok(());
+        }
+        let mut sent = 0;
+        while sent < self.pending.len() {
+            match self.stream.try_write(&self.pending[sent..]) {
+                Ok(0) => return Err(Ended::Gone),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return Err(Ended::Gone),
+            }
+        }
+        self.pending.drain(..sent);
+        if self.pending.len() > self.limits.output_limit {
+            return Err(Ended::Cut(Cut::OutputLimit));
         }
         Ok(())
     }
 
-    /// Appends the answer to one frame to `out`. A WHATSAT whose places are not ready at
-    /// once first sends what `out` holds, so earlier answers never wait on an upstream service.
-    async fn frame(&mut self, frame: Frame) -> std::io::Result<()> {
+    /// Writes every pending answer, as one write when the socket has room. Gives up when the
+    /// socket takes nothing for the write timeout.
+    async fn send(&mut self) -> Result<(), Ended> {
+        let mut sent = 0;
+        while sent < self.pending.len() {
+            let write = self.stream.write(&self.pending[sent..]);
+            match tokio::time::timeout(self.limits.write_timeout, write).await {
+                Err(_) => return Err(Ended::Cut(Cut::WriteTimeout)),
+                Ok(Ok(0)) | Ok(Err(_)) => return Err(Ended::Gone),
+                Ok(Ok(n)) => sent += n,
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// What answering a frame needs: the answers not yet written (and the connection to write
+/// them to) and the records not yet forwarded.
+struct Answering<'a> {
+    /// The server.
+    node: &'a Node,
+    /// The connection and its answers not yet written.
+    output: &'a mut Output,
+    /// Records to forward before the answers are written.
+    held: &'a mut HeldForwards,
+}
+
+impl Answering<'_> {
+    /// Floods what is held, then writes the pending answers: for when an answer must go out
+    /// before the batch ends.
+    async fn send_ready(&mut self) -> Result<(), Ended> {
+        self.held.flush();
+        self.output.send().await
+    }
+
+    /// Appends the answer to one frame to the pending answers. A WHATSAT whose places are not
+    /// ready at once first sends what is pending, so earlier answers never wait on an
+    /// upstream service.
+    async fn frame(&mut self, frame: Frame) -> Result<(), Ended> {
         let node = self.node;
-        let start = self.out.len();
+        let start = self.output.pending.len();
         let line = match frame {
             Frame::Overlong(head) => {
                 node.log.input(Bytes::from([&head[..], b"..."].concat()));
-                answer::overlong(&head, self.out);
-                node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+                answer::overlong(&head, &mut self.output.pending);
+                node.log
+                    .output(Bytes::copy_from_slice(&self.output.pending[start..]));
                 return Ok(());
             }
             Frame::Line(line) => line,
@@ -137,19 +249,21 @@ impl Answering<'_> {
                             if let Err(e) = durable.wait().await {
                                 // Not durable, so not acknowledged.
                                 node.log.event(format!("storing a record failed: {e}"));
-                                answer::invalid(&line, self.out);
-                                node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+                                answer::invalid(&line, &mut self.output.pending);
+                                node.log
+                                    .output(Bytes::copy_from_slice(&self.output.pending[start..]));
                                 return Ok(());
                             }
                         }
-                        self.out.extend_from_slice(record.line());
-                        self.out.push(b'\n');
+                        self.output.pending.extend_from_slice(record.line());
+                        self.output.pending.push(b'\n');
                         node.log.output(record.line_bytes());
                     }
                     Err(e) => {
                         node.log.event(format!("IAMAT refused: {e}"));
-                        answer::invalid(&line, self.out);
-                        node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+                        answer::invalid(&line, &mut self.output.pending);
+                        node.log
+                            .output(Bytes::copy_from_slice(&self.output.pending[start..]));
                     }
                 }
                 return Ok(());
@@ -159,7 +273,7 @@ impl Answering<'_> {
                 radius_km,
                 bound,
             }) => match self.known(client).await? {
-                None => answer::invalid(&line, self.out),
+                None => answer::invalid(&line, &mut self.output.pending),
                 Some(record) => {
                     let (lat, lng) = record.position();
                     let query = NearbyQuery {
@@ -176,22 +290,24 @@ impl Answering<'_> {
                             places.await
                         }
                     };
-                    let start = self.out.len();
-                    answer::whatsat(record.line(), json, bound, self.out);
-                    node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+                    let start = self.output.pending.len();
+                    answer::whatsat(record.line(), json, bound, &mut self.output.pending);
+                    node.log
+                        .output(Bytes::copy_from_slice(&self.output.pending[start..]));
                     return Ok(());
                 }
             },
-            Err(_) => answer::invalid(&line, self.out),
+            Err(_) => answer::invalid(&line, &mut self.output.pending),
         }
-        node.log.output(Bytes::copy_from_slice(&self.out[start..]));
+        node.log
+            .output(Bytes::copy_from_slice(&self.output.pending[start..]));
         Ok(())
     }
 
     /// The record of `client`: at once if known; else, when some link is up, after waiting
-    /// up to [`IN_FLIGHT_GRACE`] for it (sending the answers in `out` first, so they never
+    /// up to [`IN_FLIGHT_GRACE`] for it (sending the pending answers first, so they never
     /// wait).
-    async fn known(&mut self, client: &[u8]) -> std::io::Result<Option<Record>> {
+    async fn known(&mut self, client: &[u8]) -> Result<Option<Record>, Ended> {
         let node = self.node;
         if let Some(record) = node.table().get(client) {
             return Ok(Some(record));

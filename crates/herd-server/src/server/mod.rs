@@ -9,6 +9,7 @@
 //! `accept()` and lives in the connection's task, which caps open client connections.
 
 pub mod connection;
+pub mod open_files;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use crate::iolog::{IoLog, IoLogWriter, LogLimits};
 use crate::node::{Node, NodeParts};
 use crate::peer::transport::{Tcp, Transport};
 use crate::peer::{accept, link, PeerLink};
+use connection::ClientLimits;
 use herd_core::record::stored_is_newer;
 use herd_core::replica::{Event, Replica};
 use herd_places::PlacesProvider;
@@ -69,26 +71,52 @@ pub struct Running {
     pub log_path: PathBuf,
     /// The log's writer, flushed at shutdown.
     log_writer: IoLogWriter,
+    /// How long connections may take to finish at shutdown (`[herd] shutdown_grace`).
+    shutdown_grace: Duration,
 }
 
+/// How long the tasks still running when the shutdown grace ran out get to notice it.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+/// How long closing the store (writing and syncing what is queued) may take at shutdown.
+const STORE_CLOSE_DEADLINE: Duration = Duration::from_secs(10);
+
 impl Running {
-    /// Stops accepting, lets connections finish the command in hand, stops the links and
-    /// flushes the log.
+    /// Stops accepting and reading, lets connections finish what they are answering for at
+    /// most the shutdown grace, then closes those still open; stops the links, closes the
+    /// store and flushes the log. Always ends: every wait has a deadline (tasks that ignore
+    /// the end of the grace are left behind, for the runtime to drop).
     pub async fn shutdown(self) {
-        self.node
-            .log
-            .event(format!("{} shutting down", self.node.name));
-        self.node.shutdown.cancel();
-        self.node.tasks.close();
-        self.node.tasks.wait().await;
-        self.node.log_suppressed(true);
-        if let Some(store) = &self.node.store {
-            if let Err(e) = store.close().await {
-                self.node
-                    .log
-                    .event(format!("closing the store failed: {e}"));
+        let node = &self.node;
+        node.log.event(format!("{} shutting down", node.name));
+        node.shutdown.cancel();
+        node.tasks.close();
+        if tokio::time::timeout(self.shutdown_grace, node.tasks.wait())
+            .await
+            .is_err()
+        {
+            node.grace_over.cancel();
+            if tokio::time::timeout(AFTER_GRACE, node.tasks.wait())
+                .await
+                .is_err()
+            {
+                node.log.event(format!(
+                    "{} tasks still running after the shutdown grace; stopping without them",
+                    node.tasks.len()
+                ));
             }
         }
+        if let Some(store) = &node.store {
+            match tokio::time::timeout(STORE_CLOSE_DEADLINE, store.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => node.log.event(format!("closing the store failed: {e}")),
+                Err(_) => node.log.event(format!(
+                    "closing the store took more than {} s; records still queued may be lost",
+                    STORE_CLOSE_DEADLINE.as_secs()
+                )),
+            }
+        }
+        node.log_counters();
+        node.log_suppressed(true);
         self.log_writer.finish().await;
     }
 
@@ -126,7 +154,7 @@ pub struct Listeners {
 
 /// How many link connections (neighbours and `herd dump`) a server holds at most at once,
 /// beyond one per neighbour.
-const PEER_CONNECTIONS_SPARE: usize = 16;
+pub const PEER_CONNECTIONS_SPARE: usize = 16;
 
 /// Starts server `name` of `config`, on `listeners` where given (else it binds its configured
 /// address), answering WHATSAT through `places`: recovers what it stored, binds, resolves the
@@ -181,9 +209,10 @@ pub async fn start_on(
         .iter()
         .enumerate()
         .filter_map(|(id, n)| {
-            config
-                .server(n)
-                .map(|s| Arc::new(PeerLink::new(id, name, n, s.peer)))
+            config.server(n).map(|s| {
+                let outbox = config.herd.link_outbox_bytes;
+                Arc::new(PeerLink::new(id, name, n, s.peer, outbox))
+            })
         })
         .collect();
     let node = Arc::new(Node::new(NodeParts {
@@ -211,6 +240,7 @@ pub async fn start_on(
         peer_addr,
         log_path,
         log_writer,
+        shutdown_grace: config.herd.shutdown_grace,
     })
 }
 
@@ -300,6 +330,7 @@ fn spawn_tasks(
         node.clone(),
         listener,
         config.herd.max_connections,
+        ClientLimits::from(&config.herd),
     ));
     node.tasks
         .spawn(housekeeping(node.clone(), config.storage.forget_after));
@@ -321,7 +352,8 @@ async fn forget(node: &Node, forget_after: Option<Duration>) {
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(2);
 
 /// Compacts the store when its file has outgrown the live records, forgets stale clients, and
-/// logs the places provider's counters and the refusal counts when they change.
+/// logs the places provider's counters and the node's (refusals, disconnects) when they
+/// change.
 async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     let mut last_counters = None;
@@ -331,7 +363,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
             _ = tick.tick() => {}
         }
         forget(&node, forget_after).await;
-        node.log_refusals();
+        node.log_counters();
         node.log_suppressed(false);
         if let Some(store) = &node.store {
             let mut live_bytes = 0u64;
@@ -392,8 +424,14 @@ async fn accept_peers(node: Arc<Node>, listener: TcpListener, max_connections: u
     }
 }
 
-/// Accepts client connections until shutdown; each gets a task holding a connection permit.
-async fn accept_loop(node: Arc<Node>, listener: TcpListener, max_connections: usize) {
+/// Accepts client connections until shutdown; each gets a task holding a connection permit,
+/// served within `limits`.
+async fn accept_loop(
+    node: Arc<Node>,
+    listener: TcpListener,
+    max_connections: usize,
+    limits: ClientLimits,
+) {
     let permits = Arc::new(Semaphore::new(max_connections));
     loop {
         let permit = tokio::select! {
@@ -411,7 +449,7 @@ async fn accept_loop(node: Arc<Node>, listener: TcpListener, max_connections: us
             Ok((stream, _)) => {
                 let node2 = node.clone();
                 node.tasks.spawn(async move {
-                    connection::serve(node2, stream).await;
+                    connection::serve(node2, stream, limits).await;
                     drop(permit);
                 });
             }
