@@ -366,10 +366,19 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
         node.log_counters();
         node.log_suppressed(false);
         if let Some(store) = &node.store {
-            let mut live_bytes = 0u64;
-            node.table()
-                .for_each(|r| live_bytes += herd_store::record_size(r.client_bytes(), r.wire()));
-            if store.needs_compaction(live_bytes) {
+            // A scan of the whole table (a million clients: tens of milliseconds) must not
+            // hold up a runtime worker and the connections on it.
+            let table = node.table().clone();
+            let live_bytes = tokio::task::spawn_blocking(move || {
+                let mut live_bytes = 0u64;
+                table.for_each(|r| {
+                    live_bytes += herd_store::record_size(r.client_bytes(), r.wire());
+                });
+                live_bytes
+            })
+            .await
+            .ok();
+            if live_bytes.is_some_and(|live| store.needs_compaction(live)) {
                 let table = node.table().clone();
                 let lease = node.lease_entry();
                 let snapshot = move || {
