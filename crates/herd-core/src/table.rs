@@ -100,6 +100,17 @@ impl LocationTable {
         }
     }
 
+    /// Removes `client` if its record satisfies `drop` (checked under the shard's lock, so a
+    /// newer record stored meanwhile is judged, not the one a caller saw). Returns whether it
+    /// was removed.
+    pub fn remove_if(&self, client: &[u8], drop: impl FnOnce(&Record) -> bool) -> bool {
+        let removed = self.map.remove_if(client, |_, r| drop(r)).is_some();
+        if removed {
+            self.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+        removed
+    }
+
     /// Drops every record for which `keep` is false; returns how many were dropped.
     pub fn retain(&self, mut keep: impl FnMut(&Record) -> bool) -> usize {
         let mut dropped = 0;

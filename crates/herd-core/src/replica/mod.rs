@@ -84,10 +84,15 @@ pub enum Event {
         /// The neighbour.
         from: PeerId,
     },
-    /// Forget every client whose newest client time is before `before_secs` (POSIX seconds).
+    /// Forget every client whose newest client time is before `before_secs` (POSIX seconds):
+    /// from now on such records are refused, and of `clients` (found by [`forget_candidates`]
+    /// off the lock) those whose record is still that old are removed. A client that became
+    /// old after the scan goes at the next sweep.
     Forget {
         /// The cut-off.
         before_secs: i64,
+        /// The clients to check.
+        clients: Vec<Bytes>,
     },
 }
 
@@ -411,11 +416,17 @@ impl Replica {
                 self.caught_up(from, marks, refused);
                 false
             }
-            Event::Forget { before_secs } => {
+            Event::Forget {
+                before_secs,
+                clients,
+            } => {
                 let before = i128::from(before_secs) * 1_000_000_000;
                 let before = self.forget_before.map_or(before, |b| b.max(before));
                 self.forget_before = Some(before);
-                let forgotten = self.table.retain(|r| !forgotten_by(r, before));
+                let forgotten = clients
+                    .iter()
+                    .filter(|client| self.table.remove_if(client, |r| forgotten_by(r, before)))
+                    .count();
                 actions.push(Action::Forgot(forgotten));
                 forgotten > 0
             }
@@ -489,6 +500,20 @@ impl Replica {
 }
 
 /// True when `record`'s client time is before `before` (nanoseconds).
+/// The clients of `table` whose newest client time is before `before_secs` (POSIX seconds):
+/// the scan for [`Event::Forget`], over the whole table, for a blocking thread rather than
+/// under the replica's lock.
+pub fn forget_candidates(table: &LocationTable, before_secs: i64) -> Vec<Bytes> {
+    let before = i128::from(before_secs) * 1_000_000_000;
+    let mut clients = Vec::new();
+    table.for_each(|r| {
+        if forgotten_by(r, before) {
+            clients.push(r.client());
+        }
+    });
+    clients
+}
+
 fn forgotten_by(record: &Record, before: i128) -> bool {
     decimal_to_nanos(record.time()).is_some_and(|t| t < before)
 }

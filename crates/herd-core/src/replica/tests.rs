@@ -272,7 +272,7 @@ fn forgetting_drops_old_clients_and_refuses_old_records() {
         &mut a,
     );
     a.clear();
-    r.handle(Event::Forget { before_secs: 20 }, T, &mut a);
+    r.handle(forget(&r, 20), T, &mut a);
     assert_eq!(a, [Action::Forgot(1)]);
     assert!(r.table().get(b"old").is_none());
     let again = Event::Peer {
@@ -381,7 +381,7 @@ fn a_full_table_refuses_new_clients_but_known_ones_still_move() {
     assert_eq!(refused.clients.of(Refusal::TableFull), 1);
     assert_eq!(refused.records.of(Refusal::TableFull), 1);
     // Forgetting makes room again.
-    r.handle(Event::Forget { before_secs: 1 }, T, &mut a);
+    r.handle(forget(&r, 1), T, &mut a);
     assert_eq!(r.table().len(), 1);
     assert!(r.handle(
         Event::Peer {
@@ -480,7 +480,7 @@ fn a_catch_up_that_lost_a_record_to_a_full_table_does_not_raise_the_marks() {
     // Numbers never repeat all the same.
     assert_eq!(client(&mut r, "x", "2", 0, &mut a).seq(), 41);
     // Room again; the next catch-up brings z and counts.
-    r.handle(Event::Forget { before_secs: 2 }, T, &mut a);
+    r.handle(forget(&r, 2), T, &mut a);
     r.handle(Event::LinkUp(0), T, &mut a);
     assert!(r.handle(
         Event::Peer {
@@ -688,4 +688,39 @@ fn a_neighbour_sending_too_many_bad_lines_in_the_window_is_dropped() {
         r.refusals().untrusted.of(Refusal::BadLine),
         u64::from(3 * MAX_BAD_LINES + 1)
     );
+}
+
+/// The forgetting sweep's event, with the candidates the server's scan would find.
+fn forget(r: &Replica, before_secs: i64) -> Event {
+    Event::Forget {
+        before_secs,
+        clients: super::forget_candidates(r.table(), before_secs),
+    }
+}
+
+#[test]
+fn a_client_reported_again_after_the_forgetting_scan_is_kept() {
+    let mut r = replica(2);
+    let mut a = Vec::new();
+    for (client, secs) in [("stays", 10), ("goes", 11)] {
+        let record = rec(client, secs);
+        r.handle(Event::Peer { from: 0, record }, T, &mut a);
+    }
+    // The scan (off the lock) finds both; then "stays" reports a newer time before the
+    // sweep's event reaches the replica.
+    let sweep = forget(&r, 20);
+    r.handle(
+        Event::Peer {
+            from: 0,
+            record: rec("stays", 30),
+        },
+        T,
+        &mut a,
+    );
+    a.clear();
+    r.handle(sweep, T, &mut a);
+    assert_eq!(a, [Action::Forgot(1)]);
+    assert!(r.table().get(b"goes").is_none());
+    assert_eq!(r.table().get(b"stays"), Some(rec("stays", 30)));
+    assert_eq!(r.table().len(), 1);
 }

@@ -343,8 +343,21 @@ async fn forget(node: &Node, forget_after: Option<Duration>) {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let before_secs = now.saturating_sub(after).as_secs() as i64;
-        node.apply(Event::Forget { before_secs }, &mut node.held_forwards())
-            .await;
+        // The whole-table scan runs on a blocking thread; under the replica's lock only the
+        // clients it found are checked again.
+        let table = node.table().clone();
+        let Ok(clients) = tokio::task::spawn_blocking(move || {
+            herd_core::replica::forget_candidates(&table, before_secs)
+        })
+        .await
+        else {
+            return;
+        };
+        let forget = Event::Forget {
+            before_secs,
+            clients,
+        };
+        node.apply(forget, &mut node.held_forwards()).await;
     }
 }
 
