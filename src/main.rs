@@ -240,9 +240,15 @@ async fn client(
 /// It talks to the server's peer port (a server name's `peer`, or HOST:PORT as given).
 async fn dump(target: &str, config: Option<&Path>, timeout: Duration) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
-    let addr = match config.server(target) {
-        Some(s) => s.peer,
-        None => resolve_target(target, &config).await?,
+    // A server is dialed where its neighbours dial it (a name is looked up now, and each of
+    // its addresses tried in turn).
+    let addrs = match config.server(target) {
+        Some(s) => s
+            .reach
+            .resolve()
+            .await
+            .with_context(|| format!("resolving {}", s.reach))?,
+        None => vec![resolve_target(target, &config).await?],
     };
     let name = config.server(target).map_or("*", |s| s.name.as_str());
     // With no secret configured, the herd may be a `herd up` that made one.
@@ -255,11 +261,17 @@ async fn dump(target: &str, config: Option<&Path>, timeout: Duration) -> anyhow:
         .as_ref()
         .map(|s| s.bytes())
         .or(made.as_deref());
-    let table = herd_server::client::dump(addr, name, secret, timeout)
-        .await
-        .with_context(|| format!("dumping {addr}"))?;
-    std::io::stdout().write_all(&table)?;
-    Ok(())
+    let mut failed = None;
+    for addr in addrs {
+        match herd_server::client::dump(addr, name, secret, timeout).await {
+            Ok(table) => {
+                std::io::stdout().write_all(&table)?;
+                return Ok(());
+            }
+            Err(e) => failed = Some(anyhow::Error::new(e).context(format!("dumping {addr}"))),
+        }
+    }
+    Err(failed.unwrap_or_else(|| anyhow::anyhow!("{target} resolves to no address")))
 }
 
 /// `herd repair NAME`: salvages the valid records of a stopped server's damaged store.

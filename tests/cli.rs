@@ -261,7 +261,8 @@ fn without_a_good_secret_a_herd_beyond_loopback_refuses_to_start_with_exit_code_
             ":5: servers[0].listen: 0.0.0.0:1 is beyond loopback and the herd has no secret",
         ),
         (
-            one(&lo, "[::]:2"),
+            // A wildcard peer is reached at its `address` (issue 11).
+            format!("{}address = 'a.herd.internal'\n", one(&lo, "[::]:2")),
             None,
             ":6: servers[0].peer: [::]:2 is beyond loopback and the herd has no secret",
         ),
@@ -298,8 +299,14 @@ fn loopback_without_a_secret_runs_with_a_warning_and_beyond_it_with_one_or_on_pu
     let data = dir.path().join("data");
     let one = |herd: &str, ip: &str| {
         let (listen, peer) = (support::procs::free_addr(), support::procs::free_addr());
+        // A wildcard peer is reached at its `address` (issue 11).
+        let address = if ip == "0.0.0.0" {
+            "address = '127.0.0.1'\n"
+        } else {
+            ""
+        };
         let text = format!(
-            "{herd}\n[storage]\ndir = {:?}\n[[servers]]\nname = 'A'\nlisten = '{ip}:{}'\npeer = '{ip}:{}'\n",
+            "{herd}\n[storage]\ndir = {:?}\n[[servers]]\nname = 'A'\nlisten = '{ip}:{}'\npeer = '{ip}:{}'\n{address}",
             data.display().to_string(),
             listen.port(),
             peer.port()

@@ -16,6 +16,7 @@ mod builtin;
 mod env;
 mod error;
 mod locate;
+mod reach;
 mod read;
 mod secret;
 mod sections;
@@ -36,6 +37,7 @@ pub use builtin::BUILTIN;
 pub use error::ConfigError;
 pub use herd_places::settings::{PlacesConfig, ProviderKind};
 pub use herd_store::Fsync as FsyncPolicy;
+pub use reach::Reach;
 pub use secret::{fresh_hex, Secret, MIN_SECRET_BYTES};
 pub use sections::{HerdConfig, StorageConfig};
 
@@ -52,6 +54,9 @@ pub struct ServerConfig {
     /// Where it accepts links from its neighbours (and `herd dump`), like Redis Cluster's bus
     /// port: by default `listen`'s IP with the port + [`PEER_PORT_OFFSET`].
     pub peer: SocketAddr,
+    /// How its neighbours reach its peer port: `address` (an IP or a DNS name, looked up at
+    /// every dial), else `peer` itself.
+    pub reach: Reach,
     /// The servers it talks with (symmetric: if A names B, B's list has A).
     pub neighbours: Vec<String>,
 }
@@ -153,11 +158,15 @@ impl Config {
             self.storage.fsync,
         );
         for s in &self.servers {
+            let peer = match &s.reach {
+                Reach::Addr(addr) if *addr == s.peer => s.peer.to_string(),
+                reach => format!("{} reached at {reach}", s.peer),
+            };
             out.push_str(&format!(
                 "  {:<12} {:<22} peers on {:<22} talks with {}\n",
                 s.name,
                 s.listen,
-                s.peer,
+                peer,
                 s.neighbours.join(", ")
             ));
         }

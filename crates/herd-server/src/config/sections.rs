@@ -149,6 +149,9 @@ pub(crate) struct ServerEntry {
     /// Where it accepts links from its neighbours; by default `listen`'s IP, port + 10000.
     #[serde(default)]
     pub peer: Option<String>,
+    /// How neighbours reach its peer port (`HOST` or `HOST:PORT`); by default `peer` itself.
+    #[serde(default)]
+    pub address: Option<String>,
     /// The servers it names as neighbours (the other side need not name it back).
     #[serde(default)]
     pub neighbours: Vec<String>,

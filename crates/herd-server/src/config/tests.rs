@@ -211,7 +211,7 @@ fn an_unknown_word_names_the_choices() {
 fn an_unknown_key_is_named_with_its_path() {
     assert_eq!(
         problem(&format!("{ONE}colour='blue'\n")),
-        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `neighbours`"
+        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`"
     );
     assert!(problem("[herd]\nmax_lines = 100\n")
         .starts_with("t.toml:2: herd.max_lines: unknown field `max_lines`"));
@@ -448,11 +448,11 @@ fn a_named_secret_must_be_set_and_long_enough() {
 fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
     let beyond = [
         (
-            "[[servers]]\nname='A'\nlisten='0.0.0.0:1'\n",
+            "[[servers]]\nname='A'\nlisten='0.0.0.0:1'\naddress='10.0.0.1'\n",
             "servers[0].listen: 0.0.0.0:1",
         ),
         (
-            "[[servers]]\nname='A'\nlisten='[::]:1'\n",
+            "[[servers]]\nname='A'\nlisten='[::]:1'\naddress='a.herd.internal'\n",
             "servers[0].listen: [::]:1",
         ),
         (
@@ -490,4 +490,72 @@ fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
         assert!(Config::parse(&text, "t.toml").is_ok(), "{listen}");
     }
     assert!(Config::builtin().secret.is_none());
+}
+
+/// `text` (whose `[herd]` says `secret_env = 'S'`) parsed with a good secret in `S`.
+fn with_secret(text: &str) -> Result<Config, ConfigError> {
+    parse_in(text, "t.toml", |_| Env {
+        api_key_set: true,
+        secret: Some(SECRET.to_vec()),
+    })
+}
+
+#[test]
+fn neighbours_reach_a_server_by_its_address_or_else_its_peer_address() {
+    let c = with_secret(
+        "[herd]\nsecret_env='S'\n\
+         [[servers]]\nname='A'\nlisten='0.0.0.0:10000'\naddress='Bailey.Herd.internal'\n\
+         [[servers]]\nname='B'\nlisten='0.0.0.0:10000'\naddress='bona.herd.internal:30000'\n\
+         [[servers]]\nname='C'\nlisten='[::]:10000'\naddress='10.0.0.3'\n\
+         [[servers]]\nname='D'\nlisten='127.0.0.1:10003'\n\
+         [[servers]]\nname='E'\nlisten='127.0.0.1:10004'\naddress='[::1]:20009'\n",
+    )
+    .unwrap();
+    let reach: Vec<String> = c.servers.iter().map(|s| s.reach.to_string()).collect();
+    assert_eq!(
+        reach,
+        [
+            "bailey.herd.internal:20000",
+            "bona.herd.internal:30000",
+            "10.0.0.3:20000",
+            "127.0.0.1:20003",
+            "[::1]:20009"
+        ]
+    );
+    assert_eq!(c.servers[2].peer, "[::]:20000".parse().unwrap());
+    assert!(c
+        .describe()
+        .contains("0.0.0.0:20000 reached at bailey.herd.internal:20000"));
+}
+
+#[test]
+fn a_wildcard_peer_needs_an_address_and_addresses_must_be_names_or_ips() {
+    let wildcard =
+        with_secret("[herd]\nsecret_env='S'\n[[servers]]\nname='A'\nlisten='0.0.0.0:1'\n")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        wildcard.contains("servers[0].peer: 0.0.0.0:10001 binds every interface"),
+        "{wildcard}"
+    );
+    for bad in ["bad host", "host:0", "host:70000", "a..b", ":20000", ""] {
+        let text = format!("{ONE}address='{bad}'\n");
+        let message = problem(&text);
+        assert!(
+            message.contains("servers[0].address: ") && message.contains("is not an address"),
+            "{bad:?}: {message}"
+        );
+    }
+}
+
+#[test]
+fn two_servers_reached_at_one_address_are_refused_whatever_its_spelling() {
+    let same = problem(
+        "[[servers]]\nname='A'\nlisten='127.0.0.1:1'\n\
+         [[servers]]\nname='B'\nlisten='127.0.0.1:2'\naddress='localhost:10001'\n",
+    );
+    assert!(
+        same.contains("servers[1].address: localhost:10001 reaches 127.0.0.1:10001, as servers[0] (127.0.0.1:10001) does"),
+        "{same}"
+    );
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use super::sections::ServerEntry;
-use super::{ConfigError, ServerConfig};
+use super::{ConfigError, Reach, ServerConfig};
 
 /// The servers of `entries`, in file order, each with its neighbours sorted by name and every
 /// link present on both sides; `file` names the config in errors.
@@ -56,29 +56,39 @@ pub(crate) fn resolve(
                 ),
             )
         })?;
-        if let Some(j) = addrs.insert(listen, i) {
-            return Err(ConfigError::new(
-                file,
-                field("listen"),
-                format!("duplicate address {listen} (also servers[{j}])"),
-            ));
+        // A wildcard bind (0.0.0.0, [::]) may repeat: servers on different hosts bind the same
+        // one, and are told apart by their `address`.
+        if !listen.ip().is_unspecified() {
+            if let Some(j) = addrs.insert(listen, i) {
+                return Err(ConfigError::new(
+                    file,
+                    field("listen"),
+                    format!("duplicate address {listen} (also servers[{j}])"),
+                ));
+            }
         }
         let peer = peer_address(entry, listen)
             .map_err(|problem| ConfigError::new(file, field("peer"), problem))?;
-        if let Some(j) = addrs.insert(peer, i) {
-            return Err(ConfigError::new(
-                file,
-                field("peer"),
-                format!("duplicate address {peer} (also servers[{j}])"),
-            ));
+        if !peer.ip().is_unspecified() {
+            if let Some(j) = addrs.insert(peer, i) {
+                return Err(ConfigError::new(
+                    file,
+                    field("peer"),
+                    format!("duplicate address {peer} (also servers[{j}])"),
+                ));
+            }
         }
+        let reach =
+            reach(entry, peer).map_err(|(f, problem)| ConfigError::new(file, field(f), problem))?;
         servers.push(ServerConfig {
             name: entry.name.clone(),
             listen,
             peer,
+            reach,
             neighbours: Vec::new(),
         });
     }
+    distinct_reaches(&servers, file)?;
     let links = links(entries, &index, file)?;
     for (i, list) in links {
         let mut names: Vec<String> = list.iter().map(|&j| servers[j].name.clone()).collect();
@@ -106,6 +116,49 @@ fn peer_address(entry: &ServerEntry, listen: SocketAddr) -> Result<SocketAddr, S
             Ok(SocketAddr::new(listen.ip(), port))
         }
     }
+}
+
+/// How neighbours reach `entry`'s peer port, or the field and the problem.
+fn reach(entry: &ServerEntry, peer: SocketAddr) -> Result<Reach, (&'static str, String)> {
+    match &entry.address {
+        Some(address) => Reach::parse(address, peer).map_err(|p| ("address", p)),
+        None if peer.ip().is_unspecified() => Err((
+            "peer",
+            format!(
+                "{peer} binds every interface, so neighbours cannot dial it; set `address = \"HOST\"` (how they reach this server)"
+            ),
+        )),
+        None => Ok(Reach::Addr(peer)),
+    }
+}
+
+/// Checks that no two servers are reached at the same address, comparing what their
+/// addresses resolve to now (a name that does not resolve yet is not compared).
+fn distinct_reaches(servers: &[ServerConfig], file: &str) -> Result<(), ConfigError> {
+    let mut seen: HashMap<SocketAddr, usize> = HashMap::new();
+    for (i, s) in servers.iter().enumerate() {
+        for addr in s.reach.resolve_now() {
+            match seen.insert(addr, i) {
+                Some(j) if j != i => {
+                    let f = if matches!(s.reach, Reach::Name { .. }) {
+                        "address"
+                    } else {
+                        "peer"
+                    };
+                    return Err(ConfigError::new(
+                        file,
+                        format!("servers[{i}].{f}"),
+                        format!(
+                            "{} reaches {addr}, as servers[{j}] ({}) does: neighbours could not tell them apart",
+                            s.reach, servers[j].reach
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A name as it can appear in AT lines and handshakes.

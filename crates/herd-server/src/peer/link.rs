@@ -16,7 +16,6 @@
 //! so bytes never interleave, and the lock is never held across an `.await`.
 
 use std::io::{ErrorKind, IoSlice};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +28,7 @@ use tokio::sync::mpsc;
 use super::handshake;
 use super::outbox::Outbox;
 use super::transport::{Stream, WriteHalf};
+use crate::config::Reach;
 use crate::node::{HeldForwards, Node};
 use herd_core::peer_wire::{self as wire, PeerLine};
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -60,8 +60,8 @@ pub struct PeerLink {
     pub id: PeerId,
     /// The neighbour's name.
     pub name: String,
-    /// Where the neighbour listens.
-    pub addr: SocketAddr,
+    /// How to reach the neighbour's peer port (a name is looked up at every dial).
+    pub reach: Reach,
     /// True when this side dials (its name sorts first).
     pub dials: bool,
     /// Records waiting to be sent.
@@ -82,20 +82,14 @@ pub struct PeerLink {
 }
 
 impl PeerLink {
-    /// A link (not yet running) from server `me` to neighbour `name` at `addr`, whose outbox
+    /// A link (not yet running) from server `me` to neighbour `name` at `reach`, whose outbox
     /// holds at most `outbox_bytes`.
-    pub fn new(
-        id: PeerId,
-        me: &str,
-        name: &str,
-        addr: SocketAddr,
-        outbox_bytes: usize,
-    ) -> PeerLink {
+    pub fn new(id: PeerId, me: &str, name: &str, reach: Reach, outbox_bytes: usize) -> PeerLink {
         let (handover, handed) = mpsc::channel(4);
         PeerLink {
             id,
             name: name.to_string(),
-            addr,
+            reach,
             dials: me < name,
             outbox: Outbox::new(outbox_bytes),
             up: AtomicBool::new(false),
@@ -269,7 +263,7 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
                         failures += 1;
                         let delay = backoff.delay();
                         if failures <= 3 || failures.is_multiple_of(20) {
-                            node.log.event(format!("link {}: dial {} failed ({e}), retry {failures} in {} ms", link.name, link.addr, delay.as_millis()));
+                            node.log.event(format!("link {}: dial {} failed ({e}), retry {failures} in {} ms", link.name, link.reach, delay.as_millis()));
                         }
                         tokio::select! {
                             _ = stop.cancelled() => return,
@@ -324,13 +318,28 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
     }
 }
 
+/// Looks `reach` up (now: a neighbour may have come back on another address) and connects
+/// to the first of its addresses that answers.
+async fn connect(node: &Node, reach: &Reach) -> Result<Box<dyn Stream>, String> {
+    let addrs = reach
+        .resolve()
+        .await
+        .map_err(|e| format!("resolving {reach}: {e}"))?;
+    let mut failed = Vec::new();
+    for addr in addrs {
+        match node.transport.connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => failed.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(failed.join("; "))
+}
+
 /// Connects to the neighbour and runs the dialer's handshake.
 async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
-    let mut stream =
-        tokio::time::timeout(handshake::STEP_TIMEOUT, node.transport.connect(link.addr))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| e.to_string())?;
+    let mut stream = tokio::time::timeout(handshake::STEP_TIMEOUT, connect(node, &link.reach))
+        .await
+        .map_err(|_| "connect timed out".to_string())??;
     match handshake::dial(&mut stream, &node.name, &link.name, node.secret.as_deref()).await {
         Ok(buf) => Ok((stream, buf)),
         Err(e) => {

@@ -211,7 +211,7 @@ pub async fn start_on(
         .filter_map(|(id, n)| {
             config.server(n).map(|s| {
                 let outbox = config.herd.link_outbox_bytes;
-                Arc::new(PeerLink::new(id, name, n, s.peer, outbox))
+                Arc::new(PeerLink::new(id, name, n, s.reach.clone(), outbox))
             })
         })
         .collect();
