@@ -56,28 +56,10 @@ pub(crate) fn resolve(
                 ),
             )
         })?;
-        // A wildcard bind (0.0.0.0, [::]) may repeat: servers on different hosts bind the same
-        // one, and are told apart by their `address`.
-        if !listen.ip().is_unspecified() {
-            if let Some(j) = addrs.insert(listen, i) {
-                return Err(ConfigError::new(
-                    file,
-                    field("listen"),
-                    format!("duplicate address {listen} (also servers[{j}])"),
-                ));
-            }
-        }
+        claim(&mut addrs, listen, i).map_err(|p| ConfigError::new(file, field("listen"), p))?;
         let peer = peer_address(entry, listen)
             .map_err(|problem| ConfigError::new(file, field("peer"), problem))?;
-        if !peer.ip().is_unspecified() {
-            if let Some(j) = addrs.insert(peer, i) {
-                return Err(ConfigError::new(
-                    file,
-                    field("peer"),
-                    format!("duplicate address {peer} (also servers[{j}])"),
-                ));
-            }
-        }
+        claim(&mut addrs, peer, i).map_err(|p| ConfigError::new(file, field("peer"), p))?;
         let reach =
             reach(entry, peer).map_err(|(f, problem)| ConfigError::new(file, field(f), problem))?;
         servers.push(ServerConfig {
@@ -115,6 +97,19 @@ fn peer_address(entry: &ServerEntry, listen: SocketAddr) -> Result<SocketAddr, S
             })?;
             Ok(SocketAddr::new(listen.ip(), port))
         }
+    }
+}
+
+/// Takes bind address `addr` for server `i`, unless another server has it. A wildcard
+/// (0.0.0.0, [::]) may repeat: servers on different hosts bind the same one, and are told
+/// apart by their `address`.
+fn claim(addrs: &mut HashMap<SocketAddr, usize>, addr: SocketAddr, i: usize) -> Result<(), String> {
+    if addr.ip().is_unspecified() {
+        return Ok(());
+    }
+    match addrs.insert(addr, i) {
+        Some(j) => Err(format!("duplicate address {addr} (also servers[{j}])")),
+        None => Ok(()),
     }
 }
 
