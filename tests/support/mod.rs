@@ -5,4 +5,5 @@ pub mod canned_places;
 pub mod fake_google;
 pub mod herd;
 pub mod memnet;
+pub mod netns;
 pub mod procs;
