@@ -448,13 +448,12 @@ impl Lab {
         nft(&hb.ns, &drop_rules(&[ha.ip]));
     }
 
-    /// Silently drops every packet between `server`'s host and every other host, the client
-    /// namespace included.
+    /// Silently drops every packet between `server`'s host and every other server's host;
+    /// clients (the client namespace) still reach it, as clients on its side of a partition.
     pub fn isolate(&self, server: &str) {
         let h = self.host(server);
         let mut others: Vec<Ipv4Addr> = self.hosts.iter().map(|o| o.ip).collect();
         others.retain(|ip| *ip != h.ip);
-        others.push(CLIENT_IP);
         nft(&h.ns, &drop_rules(&others));
     }
 
