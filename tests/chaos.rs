@@ -305,13 +305,13 @@ async fn acknowledged_records_survive_partitions_loss_and_crashes() {
     for w in workers {
         w.await.unwrap();
     }
+    let healed = Instant::now();
     let (lab, timeline) = tokio::task::spawn_blocking(move || {
         heal_everything(&mut lab, start, &mut timeline);
         (lab, timeline)
     })
     .await
     .unwrap();
-    let healed = Instant::now();
 
     for f in &timeline {
         eprintln!("chaos: {:>7.3} s  {}", f.at.as_secs_f64(), f.what);
@@ -329,7 +329,7 @@ async fn acknowledged_records_survive_partitions_loss_and_crashes() {
     let lost: usize = lacking.values().map(Vec::len).sum();
     eprintln!(
         "chaos: seed {seed}: {acks} acknowledged IAMATs ({} clients), {failed} unanswered or \
-         refused, {} faults, lost {lost}, converged {:?} after the heal",
+         refused, {} faults, lost {lost}, converged {:?} after the heal (restarts included)",
         acked.len(),
         timeline.len(),
         healed.elapsed()
