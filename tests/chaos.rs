@@ -153,7 +153,7 @@ struct Fault {
     what: String,
 }
 
-/// The nemesis: seeded faults every 1-4 s until `until`, then everything healed and restarted.
+/// The nemesis: seeded faults every 1-4 s until `until` (the last ones still in place).
 fn nemesis(lab: &mut Lab, seed: u64, until: Duration, start: Instant) -> Vec<Fault> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
     let names: Vec<String> = lab.hosts.iter().map(|h| h.server.clone()).collect();
