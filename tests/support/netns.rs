@@ -15,7 +15,7 @@
 //! where they are missing or namespaces are not allowed, so the tests skip cleanly.
 
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,12 +26,48 @@ use super::procs::herd_bin;
 /// The prefix of every namespace a lab makes: `hx<pid>x<lab>` then a role.
 const PREFIX: &str = "hx";
 
-/// The lab's subnet: host `i` (0-based) is `10.77.0.(i + 10)`, the client `10.77.0.2`. Each lab
-/// has its own bridge, so labs running at once do not collide.
-const SUBNET: [u8; 3] = [10, 77, 0];
+/// Which addresses a lab's hosts have. Host `i` (0-based) gets `.(i + 10)` of its subnet, the
+/// client `.2`. Each lab has its own bridge, so labs running at once do not collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `10.77.0.0/24`.
+    V4,
+    /// `fd77::/64` (unique local addresses).
+    V6,
+}
 
-/// Where the client namespace sits on the bridge.
-pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+impl Family {
+    /// The address of the host numbered `n` on the subnet.
+    pub fn addr(self, n: u8) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::new(10, 77, 0, n)),
+            Family::V6 => IpAddr::V6(Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, u16::from(n))),
+        }
+    }
+
+    fn prefix(self) -> u8 {
+        match self {
+            Family::V4 => 24,
+            Family::V6 => 64,
+        }
+    }
+
+    /// The wildcard address a server binds.
+    fn any(self) -> &'static str {
+        match self {
+            Family::V4 => "0.0.0.0",
+            Family::V6 => "[::]",
+        }
+    }
+
+    /// nftables' word for this family's address match.
+    fn nft(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+}
 
 /// The port every server's clients use; links use it + 10000 (the default `peer`).
 pub const CLIENT_PORT: u16 = 10000;
@@ -47,7 +83,7 @@ pub struct Host {
     /// The namespace.
     pub ns: String,
     /// Its address on the bridge.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// The running `herd serve`, if any.
     pub child: Option<Child>,
 }
@@ -60,6 +96,10 @@ pub struct Lab {
     pub switch: String,
     /// The client namespace the test's sockets live in.
     pub client: String,
+    /// The client namespace's address.
+    pub client_ip: IpAddr,
+    /// The addresses' family.
+    pub family: Family,
     /// The hosts, in server order.
     pub hosts: Vec<Host>,
     /// Config, data and logs.
@@ -146,6 +186,16 @@ impl Lab {
     /// `extra` is TOML put before `[storage]`; `storage` goes inside it. `None` (after saying
     /// why on stderr) where namespaces cannot be made here.
     pub fn new(topology: &[(&str, &[&str])], extra: &str, storage: &str) -> Option<Lab> {
+        Lab::with_family(Family::V4, topology, extra, storage)
+    }
+
+    /// As [`Lab::new`], with addresses of `family` (`[::]` binds for IPv6).
+    pub fn with_family(
+        family: Family,
+        topology: &[(&str, &[&str])],
+        extra: &str,
+        storage: &str,
+    ) -> Option<Lab> {
         if let Some(why) = unavailable() {
             eprintln!("skipped: network namespaces are not available here ({why})");
             return None;
@@ -169,6 +219,8 @@ impl Lab {
         let dir = tempfile::tempdir().unwrap();
         let mut lab = Lab {
             client: format!("{tag}cl"),
+            client_ip: family.addr(2),
+            family,
             switch,
             hosts: Vec::new(),
             config: dir.path().join("herd.toml"),
@@ -179,10 +231,10 @@ impl Lab {
         ip(&["-n", &lab.switch, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &lab.switch, "link", "set", "br0", "up"]);
         let client = lab.client.clone();
-        lab.plug(&client, CLIENT_IP, 0);
+        lab.plug(&client, lab.client_ip, 0);
         for (i, (name, _)) in topology.iter().enumerate() {
             let ns = format!("{}h{i}", lab.tag);
-            let ip = Ipv4Addr::new(SUBNET[0], SUBNET[1], SUBNET[2], 10 + i as u8);
+            let ip = family.addr(10 + i as u8);
             lab.plug(&ns, ip, i + 1);
             lab.hosts.push(Host {
                 server: name.to_string(),
@@ -204,7 +256,7 @@ impl Lab {
     }
 
     /// Makes namespace `ns` with `ip` on a veth whose other end is port `port` of the bridge.
-    fn plug(&self, ns: &str, addr: Ipv4Addr, port: usize) {
+    fn plug(&self, ns: &str, addr: IpAddr, port: usize) {
         ip(&["netns", "add", ns]);
         let bridge_end = format!("p{port}");
         ip(&[
@@ -231,17 +283,19 @@ impl Lab {
             "br0",
         ]);
         ip(&["-n", &self.switch, "link", "set", &bridge_end, "up"]);
-        ip(&[
-            "-n",
-            ns,
-            "addr",
-            "add",
-            &format!("{addr}/24"),
-            "dev",
-            "eth0",
-        ]);
+        self.add_addr(ns, addr);
         ip(&["-n", ns, "link", "set", "eth0", "up"]);
         ip(&["-n", ns, "link", "set", "lo", "up"]);
+    }
+
+    /// Gives `ns`'s interface `addr` (IPv6 without duplicate detection, usable at once).
+    fn add_addr(&self, ns: &str, addr: IpAddr) {
+        let with_prefix = format!("{addr}/{}", self.family.prefix());
+        let mut args = vec!["-n", ns, "addr", "add", &with_prefix, "dev", "eth0"];
+        if self.family == Family::V6 {
+            args.push("nodad");
+        }
+        ip(&args);
     }
 
     fn hosts_text(&self) -> String {
@@ -273,9 +327,11 @@ impl Lab {
         );
         for ((name, neighbours), h) in topology.iter().zip(&self.hosts) {
             text.push_str(&format!(
-                "\n[[servers]]\nname = {name:?}\nlisten = \"0.0.0.0:{CLIENT_PORT}\"\n\
-                 address = {:?}\nneighbours = {neighbours:?}\n",
-                h.hostname
+                "\n[[servers]]\nname = {name:?}\nlisten = \"{any}:{CLIENT_PORT}\"\n\
+                 peer = \"{any}:{}\"\naddress = {:?}\nneighbours = {neighbours:?}\n",
+                CLIENT_PORT + 10000,
+                h.hostname,
+                any = self.family.any(),
             ));
         }
         std::fs::write(&self.config, text).unwrap();
@@ -411,29 +467,13 @@ impl Lab {
 
     /// Moves `server`'s host to a new address (as a container that comes back elsewhere):
     /// the interface gets `new`, and every hosts file says so.
-    pub fn readdress(&mut self, server: &str, new: Ipv4Addr) {
+    pub fn readdress(&mut self, server: &str, new: IpAddr) {
         let i = self.index(server);
-        let old = self.hosts[i].ip;
         let ns = self.hosts[i].ns.clone();
         // Old first: deleting a subnet's primary address also deletes its secondaries.
-        ip(&[
-            "-n",
-            &ns,
-            "addr",
-            "del",
-            &format!("{old}/24"),
-            "dev",
-            "eth0",
-        ]);
-        ip(&[
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("{new}/24"),
-            "dev",
-            "eth0",
-        ]);
+        let old = format!("{}/{}", self.hosts[i].ip, self.family.prefix());
+        ip(&["-n", &ns, "addr", "del", &old, "dev", "eth0"]);
+        self.add_addr(&ns, new);
         self.hosts[i].ip = new;
         for j in 0..self.hosts.len() {
             self.write_hosts_file(j);
@@ -444,17 +484,17 @@ impl Lab {
     /// Silently drops every packet between the hosts of `a` and `b`, both ways.
     pub fn cut(&self, a: &str, b: &str) {
         let (ha, hb) = (self.host(a), self.host(b));
-        nft(&ha.ns, &drop_rules(&[hb.ip]));
-        nft(&hb.ns, &drop_rules(&[ha.ip]));
+        nft(&ha.ns, &drop_rules(self.family, &[hb.ip]));
+        nft(&hb.ns, &drop_rules(self.family, &[ha.ip]));
     }
 
     /// Silently drops every packet between `server`'s host and every other server's host;
     /// clients (the client namespace) still reach it, as clients on its side of a partition.
     pub fn isolate(&self, server: &str) {
         let h = self.host(server);
-        let mut others: Vec<Ipv4Addr> = self.hosts.iter().map(|o| o.ip).collect();
+        let mut others: Vec<IpAddr> = self.hosts.iter().map(|o| o.ip).collect();
         others.retain(|ip| *ip != h.ip);
-        nft(&h.ns, &drop_rules(&others));
+        nft(&h.ns, &drop_rules(self.family, &others));
     }
 
     /// Drops `percent` % of the packets `server`'s host receives and sends, at random.
@@ -506,15 +546,16 @@ const CHAOS_TABLE: &str = "add table inet chaos\n\
     add chain inet chaos input { type filter hook input priority 0; policy accept; }\n\
     add chain inet chaos output { type filter hook output priority 0; policy accept; }\n";
 
-fn drop_rules(from: &[Ipv4Addr]) -> String {
+fn drop_rules(family: Family, from: &[IpAddr]) -> String {
     let set = from
         .iter()
-        .map(Ipv4Addr::to_string)
+        .map(IpAddr::to_string)
         .collect::<Vec<_>>()
         .join(", ");
+    let ip = family.nft();
     format!(
-        "add rule inet chaos input ip saddr {{ {set} }} drop\n\
-         add rule inet chaos output ip daddr {{ {set} }} drop\n"
+        "add rule inet chaos input {ip} saddr {{ {set} }} drop\n\
+         add rule inet chaos output {ip} daddr {{ {set} }} drop\n"
     )
 }
 
