@@ -2,6 +2,11 @@
 
 /// The built-in herd: the 2023 topology of PROTOCOL.md on 127.0.0.1:10000-10004.
 pub const BUILTIN: &str = r#"# The built-in herd: the 2023 topology of the classic assignment.
+[herd]
+# Five servers share one process and its open-file limit: 2,048 clients each fits a hard
+# limit of 20,000 (a server of its own defaults to 16,384).
+max_connections = 2048
+
 [places]
 provider = "offline"                  # "offline" | "google" | "google-legacy"
 
