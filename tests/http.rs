@@ -173,6 +173,14 @@ async fn the_api_and_the_metrics_tell_what_the_herd_holds() {
         ),
         Some(3.0)
     );
+    // Buckets are cumulative: the last one holds every observation, once.
+    assert_eq!(
+        sample(
+            &metrics,
+            "herd_command_duration_seconds_bucket{command=\"IAMAT\",le=\"+Inf\"}"
+        ),
+        Some(3.0)
+    );
     assert_eq!(sample(&metrics, "herd_places_requests_total"), Some(1.0));
     let (_, jaquez_metrics) = get(&format!("{jaquez}/metrics")).await;
     let received: f64 = ["Campbell", "Clark"]
@@ -278,7 +286,17 @@ async fn events_tell_new_locations_and_links_going_down() {
     let names: Vec<&str> = TOPOLOGY_2023.iter().map(|(n, _)| *n).collect();
     ready_with_links(&herd, &names).await;
     let bona = format!("http://{}", herd.http_addr("Bona"));
-    let mut events = http().get(format!("{bona}/events")).send().await.unwrap();
+    // No whole-request deadline on a stream: `next_event` bounds each wait itself.
+    let streaming = reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(DEADLINE)
+        .build()
+        .unwrap();
+    let mut events = streaming
+        .get(format!("{bona}/events"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(events.status().as_u16(), 200);
     let kind = events.headers()["content-type"]
         .to_str()

@@ -96,22 +96,24 @@ pub struct LatencyReading {
     pub count: u64,
     /// Their sum, in seconds.
     pub sum_seconds: f64,
-    /// (upper bound in seconds, observations at most that), cumulative, without +Inf.
+    /// (upper bound in seconds, observations in that bucket alone: above the bound before),
+    /// the last bound +Inf; the Prometheus encoder makes them cumulative.
     pub buckets: Vec<(f64, u64)>,
 }
 
 impl LatencyHistogram {
     /// The histogram now.
     pub fn read(&self) -> LatencyReading {
-        let mut running = 0;
+        let mut count = 0;
         let mut buckets = Vec::with_capacity(SLOTS);
         for (i, s) in self.slots.iter().enumerate() {
-            running += s.load(Ordering::Relaxed);
+            let n = s.load(Ordering::Relaxed);
+            count += n;
             let bound = LATENCY_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
-            buckets.push((bound, running));
+            buckets.push((bound, n));
         }
         LatencyReading {
-            count: running,
+            count,
             sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
             buckets,
         }
@@ -384,7 +386,8 @@ mod tests {
         assert_eq!(traffic.lines(CommandKind::WhatsAt), 0);
         let reading = traffic.latency(CommandKind::IAmAt);
         assert_eq!(reading.count, 2);
-        assert_eq!(reading.buckets.last().map(|b| b.1), Some(2));
+        assert_eq!(reading.buckets.iter().map(|b| b.1).sum::<u64>(), 2);
+        assert_eq!(reading.buckets.last().map(|b| b.0), Some(f64::INFINITY));
     }
 
     #[test]
