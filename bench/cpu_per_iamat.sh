@@ -8,6 +8,7 @@
 #   bash bench/cpu_per_iamat.sh solo BIN http:BIN    # the second one serves HTTP too, with
 #                                                    # /metrics scraped every second and one
 #                                                    # /events subscriber during the load
+#                                                    # (HTTP_EVENTS=0: no subscriber)
 #
 # Each BIN is a `herd` binary serving the servers; the load tool is this checkout's release
 # build (`cargo build --release` first). For each run it prints the throughput and the servers' user+system CPU (from
@@ -77,8 +78,10 @@ run() {
         "$TOOL" bench propagation --config "$dir/herd.toml" -n 5 --timeout 10s --json --quiet >/dev/null
     fi
     if ((http)); then
-        curl -sN "http://127.0.0.1:$((base + 5))/events" >/dev/null 2>&1 &
-        watchers+=("$!")
+        if [[ ${HTTP_EVENTS:-1} == 1 ]]; then
+            curl -sN "http://127.0.0.1:$((base + 5))/events" >/dev/null 2>&1 &
+            watchers+=("$!")
+        fi
         (while :; do curl -s "http://127.0.0.1:$((base + 5))/metrics" >/dev/null 2>&1; sleep 1; done) &
         watchers+=("$!")
         PIDS+=("${watchers[@]}")

@@ -114,7 +114,20 @@ async fn the_api_and_the_metrics_tell_what_the_herd_holds() {
     let (code, _) = get(&format!("{bailey}/api/clients?near=91,0")).await;
     assert_eq!(code, 400);
 
-    // Nearest first, within the radius, at most the limit.
+    // Nearest first, within the radius, at most the limit (the index follows the table
+    // within `nearby::SETTLE`: polled until it holds all three).
+    let start = Instant::now();
+    loop {
+        let all = get_json(&format!("{bailey}/api/clients?near=0,0&limit=10")).await;
+        if all["clients"].as_array().unwrap().len() == 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the index never held 3 clients: {all}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let near = get_json(&format!(
         "{bailey}/api/clients?near=34.0689,-118.4451&radius_km=100&limit=5"
     ))

@@ -6,12 +6,15 @@
 //! order on the Earth, with no trouble at the poles or the date line.
 //!
 //! The index is a view, kept by one task ([`keep`]) from the node's change feed; the table
-//! stays the truth. Each change is applied as the table has it when the task looks (so two
-//! batches that arrive out of order still leave the newest position), and a feed that left
-//! the task behind, or a forgetting sweep, makes it rebuild from a snapshot of the table.
+//! stays the truth. The task takes what the feed holds, then pauses [`SETTLE`], so a client
+//! that moves a thousand times a second costs the tree a few moves a second; each client is
+//! placed as the table has it when the task looks (so batches that arrive out of order still
+//! leave the newest position). A feed that left the task behind, or a forgetting sweep,
+//! makes it rebuild from a snapshot of the table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use herd_core::record::Record;
@@ -65,9 +68,8 @@ pub struct Near {
 }
 
 impl ClientIndex {
-    /// Puts `record`'s client where the table has it now (or takes it out).
-    fn update(&self, table: &LocationTable, record: &Record) {
-        let client = record.client();
+    /// Puts `client` where the table has it now (or takes it out).
+    fn update(&self, table: &LocationTable, client: Bytes) {
         let now = table.get(&client);
         let mut points = self.points.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = points.at.remove(&client) {
@@ -150,25 +152,49 @@ impl ClientIndex {
     }
 }
 
+/// How long the index keeper lets changes gather between two rounds of updates: the index
+/// may be this much behind the table.
+pub const SETTLE: Duration = Duration::from_millis(50);
+
 /// Keeps `index` in step with `node`'s table until the node shuts down.
 pub async fn keep(node: Arc<Node>, index: ClientIndex) {
     // Subscribed before the first build, so nothing that happens after it is missed.
     let mut feed = node.stats.subscribe();
     index.rebuild(node.table()).await;
+    let mut moved: HashSet<Bytes> = HashSet::new();
     loop {
-        let change = tokio::select! {
+        let first = tokio::select! {
             _ = node.shutdown.cancelled() => return,
             c = feed.recv() => c,
         };
-        match change {
-            Ok(Change::Records(records)) => {
-                for record in records.iter() {
-                    index.update(node.table(), record);
-                }
+        let mut rebuild = false;
+        let mut change = Some(first);
+        while let Some(c) = change.take() {
+            match c {
+                Ok(Change::Records(records)) => moved.extend(records.iter().map(Record::client)),
+                Ok(Change::Link { .. }) => {}
+                Ok(Change::Forgot) | Err(RecvError::Lagged(_)) => rebuild = true,
+                Err(RecvError::Closed) => return,
             }
-            Ok(Change::Link { .. }) => {}
-            Ok(Change::Forgot) | Err(RecvError::Lagged(_)) => index.rebuild(node.table()).await,
-            Err(RecvError::Closed) => return,
+            change = match feed.try_recv() {
+                Ok(c) => Some(Ok(c)),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                    Some(Err(RecvError::Lagged(n)))
+                }
+                Err(_) => None,
+            };
+        }
+        if rebuild {
+            moved.clear();
+            index.rebuild(node.table()).await;
+        } else {
+            for client in moved.drain() {
+                index.update(node.table(), client);
+            }
+        }
+        tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(SETTLE) => {}
         }
     }
 }

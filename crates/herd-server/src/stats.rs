@@ -317,7 +317,7 @@ pub enum Change {
 }
 
 /// How many changes wait for a slow watcher before it is told it lagged.
-pub const FEED_CAPACITY: usize = 1024;
+pub const FEED_CAPACITY: usize = 4096;
 
 /// One server's counters and its change feed.
 #[derive(Debug)]

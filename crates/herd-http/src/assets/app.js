@@ -112,6 +112,19 @@ function drawFigures() {
   }
 }
 
+async function drawLand() {
+  try {
+    const land = await getJson("/api/land");
+    const g = document.getElementById("land");
+    const half = land.step / 2;
+    for (const [lat, lng] of land.cells) {
+      el("rect", { x: lng - half, y: -lat - half, width: land.step, height: land.step, class: "land" }, g);
+    }
+  } catch (e) {
+    fail(e);
+  }
+}
+
 async function refreshHerd() {
   try {
     herd = await getJson("/api/herd");
@@ -182,6 +195,7 @@ window.addEventListener("error", (e) => fail(e.message || (e.target && e.target.
 document.addEventListener("securitypolicyviolation", (e) => fail("CSP: " + e.blockedURI));
 document.addEventListener("DOMContentLoaded", () => {
   drawGraticule();
+  drawLand();
   document.getElementById("search").addEventListener("submit", search);
   refreshHerd();
   loadClients();
