@@ -161,8 +161,7 @@ impl Collector for HerdCollector {
             for kind in CommandKind::ALL {
                 let reading = traffic.latency(kind);
                 let labels = [("command", kind.label())];
-                let family = metric.encode_family(&labels)?;
-                let mut family = family;
+                let mut family = metric.encode_family(&labels)?;
                 family.encode_histogram::<NoLabelSet>(
                     reading.sum_seconds,
                     reading.count,
