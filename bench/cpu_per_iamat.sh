@@ -5,6 +5,10 @@
 #   bash bench/cpu_per_iamat.sh solo BIN [BIN...]   # one server, 50 connections at depth 16
 #   bash bench/cpu_per_iamat.sh herd BIN [BIN...]   # the 2023 five-server herd, load into Bailey
 #   ROUNDS=3 DURATION=5s ...                         # rounds alternate the builds
+#   bash bench/cpu_per_iamat.sh solo BIN http:BIN    # the second one serves HTTP too, with
+#                                                    # /metrics scraped every second and one
+#                                                    # /events subscriber during the load
+#                                                    # (HTTP_EVENTS=0: no subscriber)
 #
 # Each BIN is a `herd` binary serving the servers; the load tool is this checkout's release
 # build (`cargo build --release` first). For each run it prints the throughput and the servers' user+system CPU (from
@@ -40,7 +44,11 @@ wait_listen() {
 
 # run BIN PORT: one measured run.
 run() {
-    local bin=$1 base=$2 dir names neighbours i
+    local bin=$1 base=$2 dir names neighbours i http=0 watchers=()
+    if [[ $bin == http:* ]]; then
+        bin=${bin#http:}
+        http=1
+    fi
     dir=$(mktemp -d "$WORK/run.XXXX")
     if [[ $MODE == solo ]]; then
         names=(Solo)
@@ -55,6 +63,7 @@ run() {
         for i in "${!names[@]}"; do
             printf '\n[[servers]]\nname = "%s"\nlisten = "127.0.0.1:%s"\nneighbours = [%s]\n' \
                 "${names[$i]}" $((base + i)) "${neighbours[$i]}"
+            ((http)) && printf 'http = "127.0.0.1:%s"\n' $((base + 5 + i))
         done
     } >"$dir/herd.toml"
     local pids=()
@@ -68,13 +77,23 @@ run() {
         # Every link up before the load.
         "$TOOL" bench propagation --config "$dir/herd.toml" -n 5 --timeout 10s --json --quiet >/dev/null
     fi
+    if ((http)); then
+        if [[ ${HTTP_EVENTS:-1} == 1 ]]; then
+            curl -sN "http://127.0.0.1:$((base + 5))/events" >/dev/null 2>&1 &
+            watchers+=("$!")
+        fi
+        (while :; do curl -s "http://127.0.0.1:$((base + 5))/metrics" >/dev/null 2>&1; sleep 1; done) &
+        watchers+=("$!")
+        PIDS+=("${watchers[@]}")
+    fi
     local before=() after=() out ok total=0
     for pid in "${pids[@]}"; do before+=("$(cpu "$pid")"); done
     out=$("$TOOL" bench iamat --target "127.0.0.1:$base" -c 50 -P 16 -d "$DURATION" --json --quiet)
     for pid in "${pids[@]}"; do after+=("$(cpu "$pid")"); done
+    for pid in "${watchers[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     ok=$(jq -r .ok <<<"$out")
     local line
-    line=$(printf '%-40s %10.0f IAMAT/s' "$(basename "$bin")" "$(jq -r .throughput <<<"$out")")
+    line=$(printf '%-40s %10.0f IAMAT/s' "$( ((http)) && echo "http:")$(basename "$bin")" "$(jq -r .throughput <<<"$out")")
     for i in "${!names[@]}"; do
         local d=$((after[i] - before[i]))
         total=$((total + d))

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use herd_http::HttpServer;
 use herd_server::config::{Config, ConfigError};
 use herd_server::server::{self, Listeners, Running};
 
@@ -111,15 +112,35 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
     known_server(&config, name)?;
     open_files(&config, [name]);
     let places = places_provider(&config)?;
-    let running = server::start(&config, name, Listeners::default(), places).await?;
+    // HTTP first, so that /livez and /readyz answer while the store loads.
+    let http = HttpServer::start(&config, name).await?;
+    let running = match server::start(&config, name, Listeners::default(), places).await {
+        Ok(running) => running,
+        Err(e) => {
+            if let Some(http) = http {
+                http.stop().await;
+            }
+            return Err(e.into());
+        }
+    };
+    let http_note = match &http {
+        Some(h) => {
+            h.attach(running.node.clone());
+            format!("; http://{}/", h.addr)
+        }
+        None => String::new(),
+    };
     eprintln!(
-        "{name} listening on {} (links on {}; log: {})",
+        "{name} listening on {} (links on {}; log: {}{http_note})",
         running.addr,
         running.peer_addr,
         running.log_path.display()
     );
     wait_for_signal().await;
     running.shutdown().await;
+    if let Some(http) = http {
+        http.stop().await;
+    }
     Ok(())
 }
 
@@ -140,25 +161,44 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     open_files(&config, config.names());
     let places = places_provider(&config)?;
     let mut running: Vec<Running> = Vec::new();
+    let mut https: Vec<Option<HttpServer>> = Vec::new();
     for s in &config.servers {
-        match server::start(&config, &s.name, Listeners::default(), Arc::clone(&places)).await {
-            Ok(r) => running.push(r),
+        let started = match HttpServer::start(&config, &s.name).await {
+            Ok(http) => {
+                let started =
+                    server::start(&config, &s.name, Listeners::default(), Arc::clone(&places))
+                        .await;
+                https.push(http);
+                started.map_err(anyhow::Error::from)
+            }
+            Err(e) => Err(e.into()),
+        };
+        match started {
+            Ok(r) => {
+                if let Some(Some(http)) = https.last() {
+                    http.attach(r.node.clone());
+                }
+                running.push(r);
+            }
             Err(e) => {
                 shutdown_all(running).await;
-                return Err(e.into());
+                stop_http(https).await;
+                return Err(e);
             }
         }
     }
     println!(
-        "{:<12} {:<22} {:<22} {:<32} LOG",
-        "SERVER", "ADDRESS", "LINKS", "NEIGHBOURS"
+        "{:<12} {:<22} {:<22} {:<22} {:<32} LOG",
+        "SERVER", "ADDRESS", "LINKS", "HTTP", "NEIGHBOURS"
     );
-    for (s, r) in config.servers.iter().zip(&running) {
+    for ((s, r), h) in config.servers.iter().zip(&running).zip(&https) {
+        let http = h.as_ref().map_or("-".to_string(), |h| h.addr.to_string());
         println!(
-            "{:<12} {:<22} {:<22} {:<32} {}",
+            "{:<12} {:<22} {:<22} {:<22} {:<32} {}",
             s.name,
             r.addr,
             r.peer_addr,
+            http,
             s.neighbours.join(","),
             r.log_path.display()
         );
@@ -174,6 +214,7 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     );
     wait_for_signal().await;
     shutdown_all(running).await;
+    stop_http(https).await;
     if made {
         let _ = std::fs::remove_file(config.storage.dir.join(UP_SECRET_FILE));
     }
@@ -210,6 +251,13 @@ async fn shutdown_all(running: Vec<Running>) {
         .collect();
     for s in stopping {
         let _ = s.await;
+    }
+}
+
+/// Stops the HTTP sides that were started.
+async fn stop_http(https: Vec<Option<HttpServer>>) {
+    for http in https.into_iter().flatten() {
+        http.stop().await;
     }
 }
 

@@ -73,6 +73,29 @@ impl ProcHerd {
         self.servers.iter().position(|(n, _)| n == name).unwrap()
     }
 
+    /// As [`ProcHerd::new`], each server also serving HTTP on a free port (see
+    /// [`ProcHerd::http_addr`]).
+    pub fn with_http(topology: &[(&str, &[&str])], extra: &str) -> ProcHerd {
+        let herd = ProcHerd::new(topology, extra);
+        let mut text = std::fs::read_to_string(&herd.config).unwrap();
+        for (_, addr) in &herd.servers {
+            let listen = format!("listen = \"{addr}\"\n");
+            let http = format!("{listen}http = \"{}\"\n", free_addr());
+            text = text.replacen(&listen, &http, 1);
+        }
+        std::fs::write(&herd.config, text).unwrap();
+        herd
+    }
+
+    /// Where `name` serves HTTP (a herd made by [`ProcHerd::with_http`]).
+    pub fn http_addr(&self, name: &str) -> SocketAddr {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let listen = format!("listen = \"{}\"\nhttp = \"", self.addr(name));
+        let at = text.find(&listen).expect("the server has an http address") + listen.len();
+        let end = at + text[at..].find('"').unwrap();
+        text[at..end].parse().unwrap()
+    }
+
     /// Where `name` listens.
     pub fn addr(&self, name: &str) -> SocketAddr {
         self.servers[self.index(name)].1

@@ -10,6 +10,8 @@
 //!   deadlines and output ceiling, see [`disconnects`]);
 //! - [`peer`]: links between servers: handshake (HMAC), bounded outbox, reconnecting link task;
 //! - [`iolog`]: the per-server log of input, output and link events, written off the hot path;
+//! - [`stats`]: counters for the metrics (added per batch, off the hot path) and the change
+//!   feed live views subscribe to;
 //! - [`client`]: a line client for the CLI (and `herd dump`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -22,3 +24,4 @@ pub mod iolog;
 pub mod node;
 pub mod peer;
 pub mod server;
+pub mod stats;

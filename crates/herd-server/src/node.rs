@@ -10,6 +10,7 @@
 //! that won in the table without it being persisted and forwarded. The lock is never held
 //! across an `.await`.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use crate::iolog::IoLog;
 use crate::peer::log_budget::LogBudget;
 use crate::peer::transport::Transport;
 use crate::peer::PeerLink;
+use crate::stats::{Change, NodeStats};
 use herd_core::peer_wire::marks_line;
 use herd_core::record::Record;
 use herd_core::replica::{
@@ -74,6 +76,8 @@ pub struct Node {
     pub disconnects: Disconnects,
     /// The counts last written to the log, so that a change is logged once.
     logged: Mutex<LoggedCounts>,
+    /// What the metrics and the live events show: counters and the change feed.
+    pub stats: Arc<NodeStats>,
 }
 
 /// The counters as [`Node::log_counters`] last wrote them.
@@ -128,6 +132,7 @@ impl Node {
     /// A node from its parts.
     pub fn new(parts: NodeParts) -> Node {
         let table = parts.replica.table().clone();
+        let stats = Arc::new(NodeStats::new(parts.links.iter().map(|l| l.name.as_str())));
         Node {
             name: parts.name,
             replica: Mutex::new(parts.replica),
@@ -148,6 +153,7 @@ impl Node {
             tasks: TaskTracker::new(),
             disconnects: Disconnects::default(),
             logged: Mutex::new(LoggedCounts::default()),
+            stats,
         }
     }
 
@@ -248,6 +254,8 @@ impl Node {
         HeldForwards {
             links: self.links.clone(),
             by_link: Vec::new(),
+            stats: self.stats.clone(),
+            won: Vec::new(),
         }
     }
 
@@ -323,6 +331,7 @@ impl Node {
             Event::Peer { .. } => self.reserve().await,
             _ => None,
         };
+        self.watch(&event);
         let mut actions = Vec::new();
         let now = crate::server::connection::now_nanos();
         let changed = {
@@ -368,6 +377,34 @@ impl Node {
         }
     }
 
+    /// Counts what `event` tells about a link (a record received, the link going up or down,
+    /// the watermarks a neighbour confirmed) before the replica takes it.
+    fn watch(&self, event: &Event) {
+        let stats = &self.stats;
+        match event {
+            Event::Peer { from, .. } => {
+                if let Some(link) = stats.links.get(*from) {
+                    link.received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Event::LinkUp(peer) | Event::LinkDown(peer) => {
+                let up = matches!(event, Event::LinkUp(_));
+                if let Some(link) = stats.links.get(*peer) {
+                    if link.set_up(up) {
+                        let peer = link.peer.clone();
+                        stats.publish(Change::Link { peer, up });
+                    }
+                }
+            }
+            Event::Watermarks { from, marks } | Event::CaughtUp { from, marks } => {
+                if let Some(link) = stats.links.get(*from) {
+                    link.confirmed(&self.watermarks(), marks);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Carries out the actions that need no lock; returns the catch-up scans to run.
     fn carry_out(
         &self,
@@ -382,7 +419,12 @@ impl Node {
                     changed = true;
                     held.push(to, record);
                 }
-                Action::Persist(_) => changed = true,
+                Action::Persist(record) => {
+                    changed = true;
+                    if self.stats.watched() {
+                        held.won.push(record);
+                    }
+                }
                 Action::SendWatermarks { to, marks } => {
                     self.links[to].send_line(&marks_line("WM", &marks))
                 }
@@ -392,6 +434,7 @@ impl Node {
                         changed = true;
                         self.log
                             .event(format!("forgot {n} clients (storage.forget_after)"));
+                        self.stats.publish(Change::Forgot);
                     }
                 }
                 Action::DropLink { peer, bad_lines } => self.links[peer].cut(format!(
@@ -416,6 +459,11 @@ impl Node {
             return;
         };
         let link = &self.links[to];
+        if let Some(stats) = self.stats.links.get(to) {
+            stats
+                .sent
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
+        }
         self.log.event(format!(
             "link {}: sending {} records it lacks",
             link.name,
@@ -434,6 +482,11 @@ pub struct HeldForwards {
     links: Vec<Arc<PeerLink>>,
     /// The records for each link, by the link's index (buffers kept between batches).
     by_link: Vec<Vec<Record>>,
+    /// The node's counters and change feed.
+    stats: Arc<NodeStats>,
+    /// The records the table took in this batch, for the change feed (only collected while
+    /// someone watches).
+    won: Vec<Record>,
 }
 
 impl HeldForwards {
@@ -449,8 +502,17 @@ impl HeldForwards {
     pub fn flush(&mut self) {
         for (to, records) in self.by_link.iter_mut().enumerate() {
             if !records.is_empty() {
+                if let Some(stats) = self.stats.links.get(to) {
+                    stats
+                        .sent
+                        .fetch_add(records.len() as u64, Ordering::Relaxed);
+                }
                 self.links[to].send_all(records);
             }
+        }
+        if !self.won.is_empty() {
+            let won: Arc<[Record]> = std::mem::take(&mut self.won).into();
+            self.stats.publish(Change::Records(won));
         }
     }
 }

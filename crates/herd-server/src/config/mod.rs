@@ -59,6 +59,9 @@ pub struct ServerConfig {
     pub reach: Reach,
     /// The servers it talks with (symmetric: if A names B, B's list has A).
     pub neighbours: Vec<String>,
+    /// Where it serves HTTP (health, metrics, the JSON API and the dashboard); none when
+    /// `http` is left out.
+    pub http: Option<SocketAddr>,
 }
 
 /// A whole herd, checked and resolved.
@@ -162,8 +165,9 @@ impl Config {
                 Reach::Addr(addr) if *addr == s.peer => s.peer.to_string(),
                 reach => format!("{} reached at {reach}", s.peer),
             };
+            let http = s.http.map(|a| format!(", http on {a}")).unwrap_or_default();
             out.push_str(&format!(
-                "  {:<12} {:<22} peers on {:<22} talks with {}\n",
+                "  {:<12} {:<22} peers on {:<22} talks with {}{http}\n",
                 s.name,
                 s.listen,
                 peer,

@@ -155,4 +155,7 @@ pub(crate) struct ServerEntry {
     /// The servers it names as neighbours (the other side need not name it back).
     #[serde(default)]
     pub neighbours: Vec<String>,
+    /// Where it serves HTTP (health, metrics, the JSON API, the dashboard), if anywhere.
+    #[serde(default)]
+    pub http: Option<String>,
 }

@@ -211,7 +211,7 @@ fn an_unknown_word_names_the_choices() {
 fn an_unknown_key_is_named_with_its_path() {
     assert_eq!(
         problem(&format!("{ONE}colour='blue'\n")),
-        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`"
+        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`, `http`"
     );
     assert!(problem("[herd]\nmax_lines = 100\n")
         .starts_with("t.toml:2: herd.max_lines: unknown field `max_lines`"));
@@ -558,4 +558,15 @@ fn two_servers_reached_at_one_address_are_refused_whatever_its_spelling() {
         same.contains("servers[1].address: localhost:10001 reaches 127.0.0.1:10001, as servers[0] (127.0.0.1:10001) does"),
         "{same}"
     );
+}
+
+#[test]
+fn an_http_address_is_parsed_and_must_not_be_taken() {
+    let ok = Config::parse(&format!("{ONE}http='127.0.0.1:11000'\n"), "t.toml").unwrap();
+    assert_eq!(ok.servers[0].http, Some("127.0.0.1:11000".parse().unwrap()));
+    assert!(ok.describe().contains("http on 127.0.0.1:11000"));
+    assert!(problem(&format!("{ONE}http='127.0.0.1:1'\n"))
+        .contains("servers[0].http: duplicate address 127.0.0.1:1 "));
+    assert!(problem(&format!("{ONE}http='nowhere'\n"))
+        .contains("servers[0].http: \"nowhere\" is not an address"));
 }

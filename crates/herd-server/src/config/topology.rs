@@ -62,12 +62,27 @@ pub(crate) fn resolve(
         claim(&mut addrs, peer, i).map_err(|p| ConfigError::new(file, field("peer"), p))?;
         let reach =
             reach(entry, peer).map_err(|(f, problem)| ConfigError::new(file, field(f), problem))?;
+        let http = match &entry.http {
+            None => None,
+            Some(text) => {
+                let addr: SocketAddr = text.parse().map_err(|_| {
+                    ConfigError::new(
+                        file,
+                        field("http"),
+                        format!("\"{text}\" is not an address like 127.0.0.1:11000"),
+                    )
+                })?;
+                claim(&mut addrs, addr, i).map_err(|p| ConfigError::new(file, field("http"), p))?;
+                Some(addr)
+            }
+        };
         servers.push(ServerConfig {
             name: entry.name.clone(),
             listen,
             peer,
             reach,
             neighbours: Vec::new(),
+            http,
         });
     }
     distinct_reaches(&servers, file)?;

@@ -10,6 +10,7 @@
 //! by TCP rather than by the server's memory. The server closes such connections itself and
 //! counts them ([`Cut`]).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use crate::config::HerdConfig;
 use crate::disconnects::Cut;
 use crate::node::{HeldForwards, Node};
+use crate::stats::{BatchTally, CommandKind};
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -69,6 +71,8 @@ enum Ended {
 /// answered is finished and written, unless the shutdown grace runs out first.
 pub async fn serve(node: Arc<Node>, stream: TcpStream, limits: ClientLimits) {
     let _ = stream.set_nodelay(true);
+    let traffic = &node.stats.traffic;
+    traffic.connections.fetch_add(1, Ordering::Relaxed);
     let mut output = Output {
         stream,
         pending: Vec::new(),
@@ -85,6 +89,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, limits: ClientLimits) {
         Err(Ended::Cut(why)) => node.disconnects.count(why),
         Err(Ended::Gone) => {}
     }
+    traffic.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Reads and answers lines until the client half-closes or the server shuts down.
@@ -95,16 +100,28 @@ async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
     let mut framer = LineFramer::new(node.max_line);
     let mut eof = false;
     let mut heard = Instant::now();
+    // Counted per batch, added to the node's counters once per read (see `stats`).
+    let mut tally = BatchTally::default();
     loop {
+        // When the line being answered started: the end of the one before (one clock
+        // reading per line).
+        let mut mark = std::time::Instant::now();
         while let Some(frame) = framer.next_frame(&mut buf, eof) {
             let mut answering = Answering {
                 node,
                 output: &mut *output,
                 held: &mut held,
             };
-            answering.frame(frame).await?;
-            output.bounded()?;
+            let answered = answering.frame(frame).await;
+            match answered.and_then(|kind| output.bounded().map(|()| kind)) {
+                Ok(kind) => mark = tally.count(kind, mark),
+                Err(ended) => {
+                    tally.flush(&node.stats.traffic);
+                    return Err(ended);
+                }
+            }
         }
+        tally.flush(&node.stats.traffic);
         // Flooded before answered.
         held.flush();
         output.send().await?;
@@ -212,8 +229,9 @@ impl Answering<'_> {
 
     /// Appends the answer to one frame to the pending answers. A WHATSAT whose places are not
     /// ready at once first sends what is pending, so earlier answers never wait on an
-    /// upstream service.
-    async fn frame(&mut self, frame: Frame) -> Result<(), Ended> {
+    /// upstream service. Returns what the line counts as (an answer `?` is
+    /// [`CommandKind::Invalid`], whatever the command).
+    async fn frame(&mut self, frame: Frame) -> Result<CommandKind, Ended> {
         let node = self.node;
         let start = self.output.pending.len();
         let line = match frame {
@@ -222,7 +240,7 @@ impl Answering<'_> {
                 answer::overlong(&head, &mut self.output.pending);
                 node.log
                     .output(Bytes::copy_from_slice(&self.output.pending[start..]));
-                return Ok(());
+                return Ok(CommandKind::Invalid);
             }
             Frame::Line(line) => line,
         };
@@ -241,7 +259,7 @@ impl Answering<'_> {
                     time,
                     position: (lat, lng),
                 };
-                match node.client(&report, now_nanos(), self.held).await {
+                return match node.client(&report, now_nanos(), self.held).await {
                     Ok((record, durable)) => {
                         if let Some(durable) = durable {
                             // Flooded first: a neighbour need not wait for this disk.
@@ -252,21 +270,22 @@ impl Answering<'_> {
                                 answer::invalid(&line, &mut self.output.pending);
                                 node.log
                                     .output(Bytes::copy_from_slice(&self.output.pending[start..]));
-                                return Ok(());
+                                return Ok(CommandKind::Invalid);
                             }
                         }
                         self.output.pending.extend_from_slice(record.line());
                         self.output.pending.push(b'\n');
                         node.log.output(record.line_bytes());
+                        Ok(CommandKind::IAmAt)
                     }
                     Err(e) => {
                         node.log.event(format!("IAMAT refused: {e}"));
                         answer::invalid(&line, &mut self.output.pending);
                         node.log
                             .output(Bytes::copy_from_slice(&self.output.pending[start..]));
+                        Ok(CommandKind::Invalid)
                     }
-                }
-                return Ok(());
+                };
             }
             Ok(Command::WhatsAt {
                 client,
@@ -290,18 +309,23 @@ impl Answering<'_> {
                             places.await
                         }
                     };
+                    let traffic = &node.stats.traffic;
+                    traffic.places_requests.fetch_add(1, Ordering::Relaxed);
+                    if !matches!(json["status"].as_str(), Some("OK" | "ZERO_RESULTS")) {
+                        traffic.places_errors.fetch_add(1, Ordering::Relaxed);
+                    }
                     let start = self.output.pending.len();
                     answer::whatsat(record.line(), json, bound, &mut self.output.pending);
                     node.log
                         .output(Bytes::copy_from_slice(&self.output.pending[start..]));
-                    return Ok(());
+                    return Ok(CommandKind::WhatsAt);
                 }
             },
             Err(_) => answer::invalid(&line, &mut self.output.pending),
         }
         node.log
             .output(Bytes::copy_from_slice(&self.output.pending[start..]));
-        Ok(())
+        Ok(CommandKind::Invalid)
     }
 
     /// The record of `client`: at once if known; else, when some link is up, after waiting
