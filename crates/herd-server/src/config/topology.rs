@@ -68,6 +68,8 @@ pub(crate) fn resolve(
             peer,
             reach,
             neighbours: Vec::new(),
+            cert: None,
+            key: None,
         });
     }
     distinct_reaches(&servers, file)?;
