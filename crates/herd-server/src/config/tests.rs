@@ -20,6 +20,7 @@ fn secret_problem(text: &str, secret: Option<&[u8]>) -> String {
     let env = Env {
         api_key_set: true,
         secret: secret.map(<[u8]>::to_vec),
+        previous_secret: None,
     };
     problem_with(text, env)
 }
@@ -30,6 +31,7 @@ fn problem(text: &str) -> String {
         Env {
             api_key_set: true,
             secret: None,
+            previous_secret: None,
         },
     )
 }
@@ -75,6 +77,8 @@ fn keys_left_out_keep_the_documented_defaults() {
         c.herd,
         HerdConfig {
             secret_env: None,
+            previous_secret_env: None,
+            tls: None,
             insecure_links: false,
             catch_up: true,
             max_line: 65_536,
@@ -105,6 +109,7 @@ fn every_key_is_read() {
     let env = Env {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
+        previous_secret: None,
     };
     let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(
@@ -308,6 +313,7 @@ fn a_google_provider_needs_its_key_variable_set() {
     let unset = Env {
         api_key_set: false,
         secret: None,
+        previous_secret: None,
     };
     assert_eq!(
         problem_with(
@@ -439,6 +445,7 @@ fn a_named_secret_must_be_set_and_long_enough() {
     let env = Env {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
+        previous_secret: None,
     };
     let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(c.secret.unwrap().bytes(), SECRET);
@@ -481,6 +488,7 @@ fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
         let env = Env {
             api_key_set: true,
             secret: Some(SECRET.to_vec()),
+            previous_secret: None,
         };
         assert!(parse_in(&sealed, "t.toml", |_| env).is_ok());
     }
@@ -497,6 +505,7 @@ fn with_secret(text: &str) -> Result<Config, ConfigError> {
     parse_in(text, "t.toml", |_| Env {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
+        previous_secret: None,
     })
 }
 

@@ -22,12 +22,16 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
     storage(&written.storage, file)?;
     let mut servers = topology::resolve(&written.servers, file)?;
     let secret = secret_of(&written.herd.secret_env, "herd.secret_env", &env.secret, file)?;
-    let previous_secret = secret_of(
-        &written.herd.previous_secret_env,
-        "herd.previous_secret_env",
-        &env.previous_secret,
-        file,
-    )?;
+    // Unset is fine: a server that has moved over (or not yet begun to) holds one secret.
+    let previous_secret = match &env.previous_secret {
+        None => None,
+        Some(_) => secret_of(
+            &written.herd.previous_secret_env,
+            "herd.previous_secret_env",
+            &env.previous_secret,
+            file,
+        )?,
+    };
     if previous_secret.is_some() && secret.is_none() {
         return Err(ConfigError::new(
             file,

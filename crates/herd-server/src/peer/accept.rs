@@ -25,7 +25,9 @@ pub async fn accept_stream(node: Arc<Node>, stream: Box<dyn Stream>) {
     let (mut stream, session) = match node.sealing.accept(stream).await {
         Ok(opened) => opened,
         Err(e) => {
-            node.log_limited("handshake refused", || format!("link: TLS refused: {e}"));
+            node.log_limited("handshake refused", || {
+                format!("link: handshake refused before HELLO: {e}")
+            });
             return;
         }
     };

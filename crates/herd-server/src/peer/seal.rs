@@ -271,6 +271,21 @@ impl Seal {
         me: &str,
         them: &str,
     ) -> Result<(Box<dyn Stream>, BytesMut), HandshakeError> {
+        let (mut stream, binding) = self.connect(stream, them).await?;
+        let buf = handshake::dial(&mut stream, me, them, &self.secrets(), &binding).await?;
+        Ok((stream, buf))
+    }
+
+    /// Opens TLS on a fresh connection to `them` (`*`: any name the CA signed), without the
+    /// HERD1 handshake. Returns the sealed connection and its exporter value.
+    ///
+    /// # Errors
+    /// [`HandshakeError`] when TLS fails or times out.
+    pub async fn connect(
+        &self,
+        stream: Box<dyn Stream>,
+        them: &str,
+    ) -> Result<(Box<dyn Stream>, [u8; 32]), HandshakeError> {
         let peer = stream.peer();
         let (config, name) = match (self.ca, them) {
             (true, "*") => (&self.client_any_name, ANY_SERVER),
@@ -280,18 +295,17 @@ impl Seal {
         let name = ServerName::try_from(name.to_string())
             .map_err(|_| HandshakeError::Unexpected(format!("{them:?} is not a DNS name")))?;
         let connect = TlsConnector::from(config.clone()).connect(name, stream);
-        let mut tls = step(connect).await.map_err(tls_failed)?;
+        let tls = step(connect).await.map_err(tls_failed)?;
         let binding = export(&tls.get_ref().1.export_keying_material(
             [0u8; 32],
             EXPORTER_LABEL,
             None,
         ))?;
-        let buf = handshake::dial(&mut tls, me, them, &self.secrets(), &binding).await?;
         let stream: Box<dyn Stream> = Box::new(Sealed {
             tls: tls.into(),
             peer,
         });
-        Ok((stream, buf))
+        Ok((stream, binding))
     }
 
     /// Accepts TLS on a connection to the peer port. Returns the sealed connection and what
