@@ -54,7 +54,9 @@ pub fn init(names: &[String], out: &Path) -> anyhow::Result<()> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec![name.clone()])
             .with_context(|| format!("{name:?} cannot be a certificate's DNS name"))?;
-        params.distinguished_name.push(DnType::CommonName, name.as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, name.as_str());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
@@ -64,7 +66,12 @@ pub fn init(names: &[String], out: &Path) -> anyhow::Result<()> {
         params.not_after = rcgen::date_time_ymd(year + SERVER_YEARS, 1, 1);
         let cert = params.signed_by(&key, &issuer)?;
         write(out, &format!("{name}.crt"), cert.pem().as_bytes(), false)?;
-        write(out, &format!("{name}.key"), key.serialize_pem().as_bytes(), true)?;
+        write(
+            out,
+            &format!("{name}.key"),
+            key.serialize_pem().as_bytes(),
+            true,
+        )?;
     }
     Ok(())
 }

@@ -398,11 +398,16 @@ fn herd_up_makes_a_secret_that_herd_dump_proves_and_a_stranger_cannot() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let refused = runtime.block_on(async {
         let seal = herd_server::peer::seal::Seal::self_signed(Vec::new()).unwrap();
-        let tcp = tokio::net::TcpStream::connect(procs.peer_addr("A")).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(procs.peer_addr("A"))
+            .await
+            .unwrap();
         seal.dial(Box::new(tcp), "*dump", "A").await.map(|_| ())
     });
     assert!(
-        matches!(refused, Err(herd_server::peer::handshake::HandshakeError::BadProof)),
+        matches!(
+            refused,
+            Err(herd_server::peer::handshake::HandshakeError::BadProof)
+        ),
         "{refused:?}"
     );
     // A clean stop takes the file away.

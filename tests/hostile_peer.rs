@@ -47,8 +47,8 @@ async fn dial_bona(
     me: &str,
     secret: Option<&str>,
 ) -> Result<(Box<dyn Stream>, BytesMut), handshake::HandshakeError> {
-    let seal = Seal::self_signed(secret.map(|s| s.as_bytes().to_vec()).into_iter().collect())
-        .unwrap();
+    let seal =
+        Seal::self_signed(secret.map(|s| s.as_bytes().to_vec()).into_iter().collect()).unwrap();
     let stream = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
     seal.dial(Box::new(stream), me, "Bona").await
 }
@@ -241,8 +241,12 @@ async fn looping_hellos_do_not_flood_the_log() {
         assert!(refused.is_err());
     }
     for _ in 0..WRONG_PROOFS {
-        let refused = dial_bona(&herd, "Eve", Some("a wrong secret, also longer than 32 bytes"))
-            .await;
+        let refused = dial_bona(
+            &herd,
+            "Eve",
+            Some("a wrong secret, also longer than 32 bytes"),
+        )
+        .await;
         assert!(refused.is_err());
     }
     let windows = 1 + started.elapsed().as_secs() as usize / 10;

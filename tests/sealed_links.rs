@@ -163,7 +163,10 @@ async fn pump(
             Ok(n) => n,
         };
         seen.lock().unwrap().extend_from_slice(&buf[..n]);
-        if flip.as_ref().is_some_and(|f| f.swap(false, Ordering::SeqCst)) {
+        if flip
+            .as_ref()
+            .is_some_and(|f| f.swap(false, Ordering::SeqCst))
+        {
             buf[n - 1] ^= 0x20;
         }
         if to.write_all(&buf[..n]).await.is_err() {
@@ -185,9 +188,17 @@ async fn a_tap_sees_no_client_or_location_and_a_flipped_byte_only_drops_the_link
     herd.env.push((VAR.into(), SECRET.into()));
     herd.start_all();
 
-    ask(herd.addr("A"), &["IAMAT kiwi.secret.client +34.068930-118.445127 1"]).await;
+    ask(
+        herd.addr("A"),
+        &["IAMAT kiwi.secret.client +34.068930-118.445127 1"],
+    )
+    .await;
     wait_knows(&herd, "B", "kiwi.secret.client").await;
-    ask(herd.addr("B"), &["IAMAT fig.other.client -33.861234+151.201234 2"]).await;
+    ask(
+        herd.addr("B"),
+        &["IAMAT fig.other.client -33.861234+151.201234 2"],
+    )
+    .await;
     wait_knows(&herd, "A", "fig.other.client").await;
     let seen = tap.seen();
     assert!(seen.len() > 100, "the link ran through the tap");
@@ -349,7 +360,10 @@ async fn herd_certs_init_makes_a_ca_whose_herd_links_and_floods() {
     #[cfg(unix)]
     for file in ["ca.key", "A.key", "B.key", "C.key"] {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(certs.join(file)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(certs.join(file))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
     // No secret anywhere: the CA alone lets the herd listen beyond loopback, and links it.
@@ -385,7 +399,11 @@ async fn under_a_ca_a_certificate_of_another_ca_or_naming_another_server_never_l
     let text = std::fs::read_to_string(&herd.config).unwrap();
     let variant = |file: &str, section: String| {
         let path = dir.join(file);
-        std::fs::write(&path, text.replace(&tls_section("certs", "{name}"), &section)).unwrap();
+        std::fs::write(
+            &path,
+            text.replace(&tls_section("certs", "{name}"), &section),
+        )
+        .unwrap();
         path
     };
     let impostor = variant("impostor.toml", tls_section("certs", "Mallory"));
@@ -429,7 +447,12 @@ async fn a_new_secret_rolls_through_the_herd_with_links_up_at_every_step() {
     );
     let config = herd.config.clone();
     // Step 1: A has moved to the new secret and still takes the old one; B has only the old.
-    start_as(&mut herd, "A", &config, &[(VAR, NEW), (PREVIOUS_VAR, SECRET)]);
+    start_as(
+        &mut herd,
+        "A",
+        &config,
+        &[(VAR, NEW), (PREVIOUS_VAR, SECRET)],
+    );
     start_as(&mut herd, "B", &config, &[(VAR, SECRET)]);
     ask(herd.addr("A"), &["IAMAT step1.a +1+1 1"]).await;
     ask(herd.addr("B"), &["IAMAT step1.b +1+1 1"]).await;

@@ -315,7 +315,9 @@ async fn accept_case(
     let nonce = std::str::from_utf8(f[3]).expect("a text nonce");
     assert!(nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()));
     let mac = std::str::from_utf8(f[4]).expect("a text proof");
-    assert!(hs::check_proof(secret, BINDING, "acceptor", &hello, nonce, mac));
+    assert!(hs::check_proof(
+        secret, BINDING, "acceptor", &hello, nonce, mac
+    ));
 
     let got = outcome(&result);
     if let Some(want) = expect(line, either, secret, b"PROOF", 3, |_| true) {

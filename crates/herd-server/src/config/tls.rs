@@ -46,8 +46,7 @@ pub(crate) fn resolve(
     let mut ca_files = Vec::new();
     for p in ca {
         let path = base.join(&p);
-        let certs = read_certs(&path)
-            .map_err(|e| ConfigError::new(file, "herd.tls.ca", e))?;
+        let certs = read_certs(&path).map_err(|e| ConfigError::new(file, "herd.tls.ca", e))?;
         roots.extend(certs);
         ca_files.push(path);
     }
@@ -84,8 +83,7 @@ pub(crate) fn resolve(
 
 /// The certificates of a PEM file (at least one).
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let text =
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&text)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{} is not PEM certificates: {e}", path.display()))?;

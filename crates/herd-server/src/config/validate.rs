@@ -21,7 +21,12 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
     herd(&written.herd, file)?;
     storage(&written.storage, file)?;
     let mut servers = topology::resolve(&written.servers, file)?;
-    let secret = secret_of(&written.herd.secret_env, "herd.secret_env", &env.secret, file)?;
+    let secret = secret_of(
+        &written.herd.secret_env,
+        "herd.secret_env",
+        &env.secret,
+        file,
+    )?;
     // Unset is fine: a server that has moved over (or not yet begun to) holds one secret.
     let previous_secret = match &env.previous_secret {
         None => None,

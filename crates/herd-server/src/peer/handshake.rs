@@ -263,8 +263,14 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
     let acceptor_nonce = String::from_utf8_lossy(f[3]).into_owned();
     let given = String::from_utf8_lossy(f[4]);
     // Proved with the first of this side's secrets the acceptor also holds.
-    let Some(shared) = check_any(secrets, binding, "acceptor", &hello, &acceptor_nonce, &given)
-    else {
+    let Some(shared) = check_any(
+        secrets,
+        binding,
+        "acceptor",
+        &hello,
+        &acceptor_nonce,
+        &given,
+    ) else {
         return Err(HandshakeError::BadProof);
     };
     let mine = proof(shared, binding, "dialer", &hello, &acceptor_nonce);
@@ -360,7 +366,10 @@ mod tests {
             check_any(&[new, old], b, "acceptor", &hello, "n2", &welcome),
             Some(Some(new))
         );
-        assert_eq!(check_any(&[other], b, "acceptor", &hello, "n2", &welcome), None);
+        assert_eq!(
+            check_any(&[other], b, "acceptor", &hello, "n2", &welcome),
+            None
+        );
         assert_eq!(check_any(&[], b, "acceptor", &hello, "n2", "-"), Some(None));
         assert_eq!(check_any(&[], b, "acceptor", &hello, "n2", &welcome), None);
         let three = format!("{welcome},{welcome}");

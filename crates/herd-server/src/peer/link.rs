@@ -177,8 +177,7 @@ impl PeerLink {
                         Ok(n) => {
                             // What did not go out must go next, before anything else.
                             w.pending.drain(..n);
-                            if !w.pending.is_empty() || !matches!(w.half.try_flush(), Ok(true))
-                            {
+                            if !w.pending.is_empty() || !matches!(w.half.try_flush(), Ok(true)) {
                                 self.outbox.wake();
                             }
                             records.clear();
@@ -292,7 +291,11 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
             failures = 0;
             let peer = stream.peer();
             link.up.store(true, Ordering::Relaxed);
-            let sealed = if node.sealing.is_sealed() { "sealed" } else { "not sealed" };
+            let sealed = if node.sealing.is_sealed() {
+                "sealed"
+            } else {
+                "not sealed"
+            };
             if node.sealing.authenticates() {
                 node.log
                     .event(format!("link {}: connected ({peer}, {sealed})", link.name));
