@@ -136,7 +136,8 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
 /// here), so the default herd's links are authenticated too.
 async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     let mut config = Config::load_or_builtin(config)?;
-    let made = config.secret.is_none();
+    // A herd CA authenticates on its own; otherwise the links prove a secret made here.
+    let made = config.secret.is_none() && config.tls.is_none();
     if made {
         let secret = herd_server::config::Secret::generate();
         // So that `herd dump` (run by the same user, from the same folder) can prove it.
@@ -174,10 +175,10 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     println!(
         "places: {}; links: {}; Ctrl-C stops the herd.",
         herd_server::config::provider_name(config.places.provider),
-        if made {
-            "authenticated with a secret made for this process"
-        } else {
-            "authenticated with the secret of [herd] secret_env"
+        match (made, &config.tls) {
+            (true, _) => "TLS 1.3, authenticated with a secret made for this process",
+            (false, Some(_)) => "TLS 1.3, authenticated by certificates of the herd CA",
+            (false, None) => "TLS 1.3, authenticated with the secret of [herd] secret_env",
         }
     );
     wait_for_signal().await;

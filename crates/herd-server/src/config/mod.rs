@@ -183,6 +183,27 @@ impl Config {
         hops
     }
 
+    /// What authenticates the links, in words.
+    pub fn link_credentials(&self) -> String {
+        let secret = match (&self.secret, &self.previous_secret) {
+            (Some(_), Some(_)) => Some("the shared secret (and the previous one)"),
+            (Some(_), None) => Some("the shared secret"),
+            _ => None,
+        };
+        match (&self.tls, secret) {
+            (Some(tls), s) => format!(
+                "certificates of the herd CA ({} CA certificate(s)){}",
+                tls.roots.len(),
+                s.map(|s| format!(" and {s}")).unwrap_or_default()
+            ),
+            (None, Some(s)) => s.to_string(),
+            (None, None) if self.herd.insecure_links => {
+                "not authenticated (insecure_links = true)".to_string()
+            }
+            (None, None) => "not authenticated (loopback only)".to_string(),
+        }
+    }
+
     /// A human-readable description of the resolved herd.
     pub fn describe(&self) -> String {
         let mut out = format!(
@@ -193,6 +214,7 @@ impl Config {
             self.storage.dir.display(),
             self.storage.fsync,
         );
+        out.push_str(&format!("  links: TLS 1.3, {}\n", self.link_credentials()));
         for s in &self.servers {
             let peer = match &s.reach {
                 Reach::Addr(addr) if *addr == s.peer => s.peer.to_string(),

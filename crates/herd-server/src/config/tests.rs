@@ -477,7 +477,8 @@ fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
             message.ends_with(
                 "is beyond loopback and the herd has no secret: anyone who reaches it could \
                  join the herd; set [herd] secret_env (`herd secret gen` prints a fresh 256-bit \
-                 one), or insecure_links = true to run without one"
+                 one) or a herd CA in [herd.tls] (`herd certs init`), or insecure_links = true \
+                 to run without one"
             ),
             "{message}"
         );
@@ -566,5 +567,68 @@ fn two_servers_reached_at_one_address_are_refused_whatever_its_spelling() {
     assert!(
         same.contains("servers[1].address: localhost:10001 reaches 127.0.0.1:10001, as servers[0] (127.0.0.1:10001) does"),
         "{same}"
+    );
+}
+
+#[test]
+fn a_previous_secret_is_optional_checked_when_set_and_needs_a_current_one() {
+    let text = format!("[herd]\nsecret_env = 'S'\nprevious_secret_env = 'P'\n{ONE}");
+    let env = |previous: Option<&[u8]>| Env {
+        api_key_set: true,
+        secret: Some(SECRET.to_vec()),
+        previous_secret: previous.map(<[u8]>::to_vec),
+    };
+    // Unset: one secret.
+    let c = parse_in(&text, "t.toml", |_| env(None)).unwrap();
+    assert_eq!(c.secrets(), vec![SECRET.to_vec()]);
+    // Set: current first, then the previous one.
+    let old = [b'o'; 40];
+    let c = parse_in(&text, "t.toml", |_| env(Some(&old))).unwrap();
+    assert_eq!(c.secrets(), vec![SECRET.to_vec(), old.to_vec()]);
+    // Set but short: refused like the current one.
+    let e = parse_in(&text, "t.toml", |_| env(Some(b"short"))).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("herd.previous_secret_env: the secret in P is 5 bytes"),
+        "{e}"
+    );
+    // Without a current secret it means nothing: refused.
+    let text = format!("[herd]\nprevious_secret_env = 'P'\n{ONE}");
+    let e = parse_in(&text, "t.toml", |_| Env {
+        api_key_set: true,
+        secret: None,
+        previous_secret: Some(old.to_vec()),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("needs a current one"), "{e}");
+}
+
+#[test]
+fn a_herd_ca_lets_a_herd_listen_beyond_loopback_and_a_missing_ca_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herd.toml");
+    let file = file.to_str().unwrap();
+    let text =
+        "[herd.tls]\nca = 'certs/ca.crt'\ncert = 'certs/{name}.crt'\nkey = 'certs/{name}.key'\n\
+                [[servers]]\nname = 'Clark'\nlisten = '0.0.0.0:1'\npeer = '10.0.0.1:2'\n";
+    let e = Config::parse(text, file).unwrap_err().to_string();
+    assert!(e.contains("herd.tls.ca: cannot read"), "{e}");
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    let ca = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+    std::fs::write(dir.path().join("certs/ca.crt"), ca.cert.pem()).unwrap();
+    let c = Config::parse(text, file).unwrap();
+    let tls = c.tls.as_ref().unwrap();
+    assert_eq!(tls.roots.len(), 1);
+    assert_eq!(
+        c.servers[0].cert.as_deref(),
+        Some(dir.path().join("certs/Clark.crt").as_path())
+    );
+    assert!(c.secret.is_none());
+    // A name a certificate cannot carry is refused up front.
+    let bad = text.replace("'Clark'", "'Cl_ark!'");
+    let e = Config::parse(&bad, file).unwrap_err().to_string();
+    assert!(
+        e.contains("cannot be named by a certificate") || e.contains("not a name"),
+        "{e}"
     );
 }
