@@ -692,6 +692,9 @@ impl AsyncRead for SealedRead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         loop {
             {
                 let mut conn = me.conn.lock().unwrap_or_else(|e| e.into_inner());
