@@ -216,7 +216,7 @@ fn an_unknown_word_names_the_choices() {
 fn an_unknown_key_is_named_with_its_path() {
     assert_eq!(
         problem(&format!("{ONE}colour='blue'\n")),
-        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`"
+        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`, `cert`, `key`"
     );
     assert!(problem("[herd]\nmax_lines = 100\n")
         .starts_with("t.toml:2: herd.max_lines: unknown field `max_lines`"));
