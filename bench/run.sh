@@ -258,8 +258,9 @@ section_herd() {
     # Every server must end with every client the load used: the flood kept up (5 s to drain).
     same=0
     for _ in $(seq 50); do
-        "$HERD" dump Bailey --config "$WORK/herd.toml" >"$WORK/bailey.dump"
-        "$HERD" dump Jaquez --config "$WORK/herd.toml" >"$WORK/jaquez.dump"
+        # The dump speaks the link protocol (TLS since issue 12): the servers' own build.
+        "$HERD_SERVER" dump Bailey --config "$WORK/herd.toml" >"$WORK/bailey.dump"
+        "$HERD_SERVER" dump Jaquez --config "$WORK/herd.toml" >"$WORK/jaquez.dump"
         if cmp -s "$WORK/bailey.dump" "$WORK/jaquez.dump"; then
             same=1
             break

@@ -71,6 +71,9 @@ pub enum Command {
     /// Make the herd's shared secret.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Make the herd's own CA and a certificate for each server (mutual TLS on the links).
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Ask the built-in offline index of world places.
     #[command(subcommand)]
     Places(PlacesCommand),
@@ -101,6 +104,21 @@ pub enum SecretCommand {
     /// Print a fresh 256-bit secret (64 hex digits) from the operating system's generator,
     /// for the variable `[herd] secret_env` names: `export HERD_SECRET=$(herd secret gen)`.
     Gen,
+}
+
+#[derive(Subcommand)]
+pub enum CertsCommand {
+    /// Write a new CA (ca.crt, ca.key) and, for each server of the config, NAME.crt and
+    /// NAME.key signed by it (keys readable by their owner only); prints the [herd.tls]
+    /// section to use. Copy ca.crt and a server's own pair to its host; keep ca.key offline.
+    Init {
+        /// The herd's config file, for the server names (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The folder to write to (created; files already there are never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]

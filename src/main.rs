@@ -3,6 +3,7 @@
 //! `cli` says what the command line accepts; this file runs it: one function per
 //! subcommand, and [`main`] turns what they return into a message and an exit code.
 
+mod certs;
 mod cli;
 
 use std::io::Write;
@@ -16,9 +17,10 @@ use anyhow::Context;
 use clap::Parser;
 use herd_http::HttpServer;
 use herd_server::config::{Config, ConfigError};
+use herd_server::peer::seal::{CaMaterial, Seal, Sealing};
 use herd_server::server::{self, Listeners, Running};
 
-use cli::{Cli, Command, ConfigCommand, PlacesCommand, SecretCommand};
+use cli::{CertsCommand, Cli, Command, ConfigCommand, PlacesCommand, SecretCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -57,7 +59,12 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     let bench_usage = e
         .downcast_ref::<herd_bench::BenchError>()
         .is_some_and(|b| b.is_usage());
+    let credentials = matches!(
+        e.downcast_ref::<server::StartError>(),
+        Some(server::StartError::Credentials(_))
+    );
     if bench_usage
+        || credentials
         || e.downcast_ref::<ConfigError>().is_some()
         || e.downcast_ref::<UsageError>().is_some()
     {
@@ -92,6 +99,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => herd_bench::run(args).await,
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
         Command::Config(ConfigCommand::Default) => config_default(),
+        Command::Certs(CertsCommand::Init { config, out }) => certs_init(config.as_deref(), &out),
         Command::Secret(SecretCommand::Gen) => {
             println!("{}", herd_server::config::fresh_hex());
             Ok(())
@@ -149,7 +157,8 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
 /// here), so the default herd's links are authenticated too.
 async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     let mut config = Config::load_or_builtin(config)?;
-    let made = config.secret.is_none();
+    // A herd CA authenticates on its own; otherwise the links prove a secret made here.
+    let made = config.secret.is_none() && config.tls.is_none();
     if made {
         let secret = herd_server::config::Secret::generate();
         // So that `herd dump` (run by the same user, from the same folder) can prove it.
@@ -206,10 +215,10 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
     println!(
         "places: {}; links: {}; Ctrl-C stops the herd.",
         herd_server::config::provider_name(config.places.provider),
-        if made {
-            "authenticated with a secret made for this process"
-        } else {
-            "authenticated with the secret of [herd] secret_env"
+        match (made, &config.tls) {
+            (true, _) => "TLS 1.3, authenticated with a secret made for this process",
+            (false, Some(_)) => "TLS 1.3, authenticated by certificates of the herd CA",
+            (false, None) => "TLS 1.3, authenticated with the secret of [herd] secret_env",
         }
     );
     wait_for_signal().await;
@@ -299,19 +308,10 @@ async fn dump(target: &str, config: Option<&Path>, timeout: Duration) -> anyhow:
         None => vec![resolve_target(target, &config).await?],
     };
     let name = config.server(target).map_or("*", |s| s.name.as_str());
-    // With no secret configured, the herd may be a `herd up` that made one.
-    let made = match &config.secret {
-        Some(_) => None,
-        None => std::fs::read(config.storage.dir.join(UP_SECRET_FILE)).ok(),
-    };
-    let secret = config
-        .secret
-        .as_ref()
-        .map(|s| s.bytes())
-        .or(made.as_deref());
+    let sealing = Sealing::Tls(dump_seal(&config, name)?);
     let mut failed = None;
     for addr in addrs {
-        match herd_server::client::dump(addr, name, secret, timeout).await {
+        match herd_server::client::dump(addr, name, &sealing, timeout).await {
             Ok(table) => {
                 std::io::stdout().write_all(&table)?;
                 return Ok(());
@@ -320,6 +320,67 @@ async fn dump(target: &str, config: Option<&Path>, timeout: Duration) -> anyhow:
         }
     }
     Err(failed.unwrap_or_else(|| anyhow::anyhow!("{target} resolves to no address")))
+}
+
+/// What `herd dump` seals its connection with: the config's secrets (or, with none, the one
+/// a `herd up` made), and under a herd CA the certificate of the server dumped if this host
+/// holds its key, else of the first server whose key it holds.
+fn dump_seal(config: &Config, target: &str) -> anyhow::Result<Seal> {
+    let mut secrets = config.secrets();
+    if secrets.is_empty() {
+        if let Ok(made) = std::fs::read(config.storage.dir.join(UP_SECRET_FILE)) {
+            secrets.push(made);
+        }
+    }
+    let Some(tls) = &config.tls else {
+        return Ok(Seal::self_signed(secrets)?);
+    };
+    let mut names: Vec<&str> = vec![target];
+    names.extend(config.names().into_iter().filter(|n| *n != target));
+    let mut first_error = None;
+    for name in names {
+        match herd_server::config::server_material(config, name) {
+            Ok((chain, key)) => {
+                let material = CaMaterial {
+                    roots: tls.roots.clone(),
+                    chain,
+                    key,
+                };
+                return Ok(Seal::with_ca(material, secrets)?);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(match first_error {
+        Some(e) => anyhow::Error::new(e).context(
+            "`herd dump` under a herd CA needs the certificate and key of a server of the herd",
+        ),
+        None => anyhow::anyhow!("the config has no servers"),
+    })
+}
+
+/// `herd certs init`: a CA and a certificate per server, and the config section to use.
+fn certs_init(config: Option<&Path>, out: &Path) -> anyhow::Result<()> {
+    let names = match config {
+        Some(path) => Config::names_in(path)?,
+        None => Config::builtin()
+            .names()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    };
+    certs::init(&names, out)?;
+    let dir = out.display();
+    println!(
+        "wrote {dir}/ca.crt, {dir}/ca.key and a certificate and key for each of {}.\n\
+         Give each host ca.crt and its own NAME.crt and NAME.key; keep ca.key off the servers.\n\
+         Then add to the config (relative paths are taken from the config file's folder):\n\n\
+         [herd.tls]\nca = \"{dir}/ca.crt\"\ncert = \"{dir}/{{name}}.crt\"\nkey = \"{dir}/{{name}}.key\"",
+        names.join(", ")
+    );
+    Ok(())
 }
 
 /// `herd repair NAME`: salvages the valid records of a stopped server's damaged store.

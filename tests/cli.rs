@@ -387,17 +387,29 @@ fn herd_up_makes_a_secret_that_herd_dump_proves_and_a_stranger_cannot() {
     let (code, table, err) = herd(&["dump", "A", "--config", &config, "--timeout", "5s"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(table, "t A 1 +1+1\n");
-    // A stranger who knows the names but not the secret gets no table.
+    // A stranger who knows the names but not the secret gets no table: in clear, not even a
+    // WELCOME (the peer port speaks TLS only); sealed, a WELCOME whose proof it cannot answer.
     let mut s = std::net::TcpStream::connect(procs.peer_addr("A")).unwrap();
     s.set_read_timeout(Some(support::herd::DEADLINE)).unwrap();
     s.write_all(b"HERD1 HELLO *dump A 00\n").unwrap();
-    let mut welcome = [0u8; 256];
-    let n = s.read(&mut welcome).unwrap();
-    assert!(welcome[..n].starts_with(b"HERD1 WELCOME A "));
-    s.write_all(b"HERD1 PROOF -\n").unwrap();
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(!rest.windows(5).any(|w| w == b"HERD1"), "{rest:?}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let refused = runtime.block_on(async {
+        let seal = herd_server::peer::seal::Seal::self_signed(Vec::new()).unwrap();
+        let tcp = tokio::net::TcpStream::connect(procs.peer_addr("A"))
+            .await
+            .unwrap();
+        seal.dial(Box::new(tcp), "*dump", "A").await.map(|_| ())
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(herd_server::peer::handshake::HandshakeError::BadProof)
+        ),
+        "{refused:?}"
+    );
     // A clean stop takes the file away.
     let pid = up.0.id().to_string();
     assert!(Command::new("kill")

@@ -117,10 +117,13 @@ async fn a_shared_secret_is_required_when_configured() {
         })
         .await;
     }
-    // A stranger on the peer port who knows a neighbour's name but not the secret gets nowhere.
-    let mut stream = tokio::net::TcpStream::connect(herd.server("Clark").peer_addr)
+    // A stranger on the peer port who knows a neighbour's name but not the secret gets nowhere
+    // (inside TLS, which anyone may open).
+    let tcp = tokio::net::TcpStream::connect(herd.server("Clark").peer_addr)
         .await
         .unwrap();
+    let seal = herd_server::peer::seal::Seal::self_signed(Vec::new()).unwrap();
+    let (mut stream, _) = seal.connect(Box::new(tcp), "Clark").await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
         .write_all(b"HERD1 HELLO Bona Clark 0011\n")

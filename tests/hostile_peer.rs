@@ -1,6 +1,6 @@
 //! A neighbour that proved the herd's secret but is hostile (or broken), against real `herd`
-//! processes: the test plays the configured server Eve itself, speaking the handshake with
-//! the secret, and sends what an attacker would.
+//! processes: the test plays the configured server Eve itself, sealing the link with TLS and
+//! speaking the handshake with the secret, and sends what an attacker would.
 
 mod support;
 
@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use herd_server::peer::handshake;
+use herd_server::peer::seal::Seal;
+use herd_server::peer::transport::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -39,17 +41,27 @@ fn herd() -> ProcHerd {
     herd
 }
 
+/// A sealed connection to Bona's peer port as `me`, proving `secret` (if any).
+async fn dial_bona(
+    herd: &ProcHerd,
+    me: &str,
+    secret: Option<&str>,
+) -> Result<(Box<dyn Stream>, BytesMut), handshake::HandshakeError> {
+    let seal =
+        Seal::self_signed(secret.map(|s| s.as_bytes().to_vec()).into_iter().collect()).unwrap();
+    let stream = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
+    seal.dial(Box::new(stream), me, "Bona").await
+}
+
 /// A link to Bona as Eve, with the secret proved, and the bytes read past the handshake.
-async fn as_eve(herd: &ProcHerd) -> (TcpStream, BytesMut) {
-    let mut stream = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
-    let buf = handshake::dial(&mut stream, "Eve", "Bona", Some(SECRET.as_bytes()))
+async fn as_eve(herd: &ProcHerd) -> (Box<dyn Stream>, BytesMut) {
+    dial_bona(herd, "Eve", Some(SECRET))
         .await
-        .expect("Eve proves the secret");
-    (stream, buf)
+        .expect("Eve proves the secret")
 }
 
 /// Reads lines from Bona until one starts with `word`; returns it.
-async fn line_starting(stream: &mut TcpStream, buf: &mut BytesMut, word: &str) -> String {
+async fn line_starting(stream: &mut Box<dyn Stream>, buf: &mut BytesMut, word: &str) -> String {
     let read = async {
         loop {
             while let Some(end) = buf.iter().position(|&b| b == b'\n') {
@@ -224,20 +236,18 @@ async fn looping_hellos_do_not_flood_the_log() {
     const STRANGERS: usize = 300;
     const WRONG_PROOFS: usize = 100;
     for i in 0..STRANGERS {
-        let mut s = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
-        s.write_all(format!("HERD1 HELLO Mallory{i} Bona 00\n").as_bytes())
-            .await
-            .unwrap();
-        let mut rest = Vec::new();
-        let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest)).await;
+        // Sealed, then a stranger's HELLO: Bona closes without a WELCOME.
+        let refused = dial_bona(&herd, &format!("Mallory{i}"), None).await;
+        assert!(refused.is_err());
     }
     for _ in 0..WRONG_PROOFS {
-        let mut s = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
-        s.write_all(b"HERD1 HELLO Eve Bona 00\nHERD1 PROOF 00\n")
-            .await
-            .unwrap();
-        let mut rest = Vec::new();
-        let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut rest)).await;
+        let refused = dial_bona(
+            &herd,
+            "Eve",
+            Some("a wrong secret, also longer than 32 bytes"),
+        )
+        .await;
+        assert!(refused.is_err());
     }
     let windows = 1 + started.elapsed().as_secs() as usize / 10;
     // A clean stop writes what is left, the last "suppressed" lines among it.
@@ -301,15 +311,9 @@ async fn a_dump_needs_the_secret_and_never_takes_a_link() {
         .unwrap();
     assert!(!out.status.success() && out.stdout.is_empty());
     // A dump that sends records after its proof changes nothing, and the link stays.
-    let mut stream = TcpStream::connect(herd.peer_addr("Bona")).await.unwrap();
-    let mut rest = handshake::dial(
-        &mut stream,
-        handshake::DUMP,
-        "Bona",
-        Some(SECRET.as_bytes()),
-    )
-    .await
-    .unwrap();
+    let (mut stream, mut rest) = dial_bona(&herd, handshake::DUMP, Some(SECRET))
+        .await
+        .unwrap();
     let seq = now_micros();
     stream
         .write_all(format!("{seq} AT Clark +0.000000000 forged +1+1 9\n").as_bytes())

@@ -4,10 +4,12 @@
 //! - `is_hello` is exactly "starts with `HERD1 HELLO `";
 //! - a parsed HELLO's names and nonce are its fields, and the line the dialer writes for it
 //!   parses back to the same HELLO;
-//! - proofs: a fuzzed proof passes only if it is the proof (hex in any letter case); without a
+//! - proofs (bound to a fixed stand-in for the TLS exporter value): a fuzzed proof passes only
+//!   if it is the proof (hex in any letter case); without a
 //!   secret exactly `-` passes; and (for inputs with no proof of their own, which keeps the
 //!   HMAC work per input small) a proof checks for its own role, names and nonces and for
-//!   nothing else: another role, a changed name or nonce, swapped nonces, another key or none.
+//!   nothing else: another role, a changed name or nonce, swapped nonces, another key or none,
+//!   another TLS session's binding.
 //!   Input: `secret \n dialer \n acceptor \n nonce \n acceptor-nonce \n given` (missing parts
 //!   are empty), and the whole input is also tried as a HELLO line.
 //!
@@ -39,6 +41,8 @@ use super::herd_handshake::{self as hs, HandshakeError, Hello};
 const HANDSHAKE_MAX_LINE: usize = 1024;
 /// The secret of the runs with a secret.
 const SECRET: &[u8] = b"fuzzing secret";
+/// The TLS exporter value proofs are bound to (the product gets it from the TLS session).
+const BINDING: &[u8] = b"fuzzing session's exporter value";
 
 /// The pure-function target: see the module documentation.
 pub fn handshake(data: &[u8]) {
@@ -83,9 +87,9 @@ fn hello_line(line: &[u8]) {
 
 /// A fuzzed proof passes only if it is the proof.
 fn fuzzed_proof(secret: Option<&[u8]>, hello: &Hello, acceptor_nonce: &str, given: &str) {
-    let dialer = hs::proof(secret, "dialer", hello, acceptor_nonce);
+    let dialer = hs::proof(secret, BINDING, "dialer", hello, acceptor_nonce);
     assert_eq!(
-        hs::check_proof(secret, "dialer", hello, acceptor_nonce, given),
+        hs::check_proof(secret, BINDING, "dialer", hello, acceptor_nonce, given),
         match secret {
             Some(_) => given.eq_ignore_ascii_case(&dialer),
             None => given == "-",
@@ -100,17 +104,27 @@ fn fuzzed_proof(secret: Option<&[u8]>, hello: &Hello, acceptor_nonce: &str, give
 /// A proof checks for its own role, names and nonces, under its own key, and nothing else.
 fn proofs_bind(secret: &[u8], hello: &Hello, acceptor_nonce: &str) {
     let check = |role, hello: &Hello, nonce: &str, proof: &str| {
-        hs::check_proof(Some(secret), role, hello, nonce, proof)
+        hs::check_proof(Some(secret), BINDING, role, hello, nonce, proof)
     };
-    let dialer = hs::proof(Some(secret), "dialer", hello, acceptor_nonce);
-    let acceptor = hs::proof(Some(secret), "acceptor", hello, acceptor_nonce);
+    let dialer = hs::proof(Some(secret), BINDING, "dialer", hello, acceptor_nonce);
+    let acceptor = hs::proof(Some(secret), BINDING, "acceptor", hello, acceptor_nonce);
     assert!(dialer.len() == 64 && dialer.bytes().all(|b| b.is_ascii_hexdigit()));
     assert!(check("dialer", hello, acceptor_nonce, &dialer));
     assert!(check("acceptor", hello, acceptor_nonce, &acceptor));
     assert!(!check("acceptor", hello, acceptor_nonce, &dialer));
     assert!(!check("dialer", hello, acceptor_nonce, &acceptor));
+    // Bound to its TLS session: worthless in another (what a relay would need).
+    assert!(!hs::check_proof(
+        Some(secret),
+        b"another session's exporter value",
+        "dialer",
+        hello,
+        acceptor_nonce,
+        &dialer
+    ));
     assert!(!hs::check_proof(
         None,
+        BINDING,
         "dialer",
         hello,
         acceptor_nonce,
@@ -121,6 +135,7 @@ fn proofs_bind(secret: &[u8], hello: &Hello, acceptor_nonce: &str) {
     let other = Some(&other_key[..]);
     assert!(!hs::check_proof(
         other,
+        BINDING,
         "dialer",
         hello,
         acceptor_nonce,
@@ -290,7 +305,8 @@ async fn accept_case(
     };
     theirs.write_all(&sent[held..]).await.expect("writing");
     let mut buf = BytesMut::from(&sent[..held]);
-    let result = hs::accept(&mut ours, &mut buf, &hello, "B", secret).await;
+    let secrets: Vec<&[u8]> = secret.into_iter().collect();
+    let result = hs::accept(&mut ours, &mut buf, &hello, "B", &secrets, BINDING).await;
     // The WELCOME it wrote first.
     let welcome = read_lines(&mut theirs, 1).await.remove(0);
     let mut f: [&[u8]; 6] = [&[]; 6];
@@ -299,7 +315,9 @@ async fn accept_case(
     let nonce = std::str::from_utf8(f[3]).expect("a text nonce");
     assert!(nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()));
     let mac = std::str::from_utf8(f[4]).expect("a text proof");
-    assert!(hs::check_proof(secret, "acceptor", &hello, nonce, mac));
+    assert!(hs::check_proof(
+        secret, BINDING, "acceptor", &hello, nonce, mac
+    ));
 
     let got = outcome(&result);
     if let Some(want) = expect(line, either, secret, b"PROOF", 3, |_| true) {
@@ -326,7 +344,8 @@ async fn dial_case(
     either: bool,
 ) {
     theirs.write_all(sent).await.expect("writing");
-    let result = hs::dial(&mut ours, "A", them, secret).await;
+    let secrets: Vec<&[u8]> = secret.into_iter().collect();
+    let result = hs::dial(&mut ours, "A", them, &secrets, BINDING).await;
     // The HELLO it wrote first, and the PROOF after an accepted WELCOME.
     let mut lines = read_lines(&mut theirs, if result.is_ok() { 2 } else { 1 }).await;
     let hello_line = lines.remove(0);

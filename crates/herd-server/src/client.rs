@@ -72,7 +72,8 @@ pub async fn interactive(addr: SocketAddr) -> std::io::Result<()> {
 }
 
 /// Fetches a server's table as `client origin time location` lines sorted by client: the
-/// tool authenticates like a neighbour (with the herd's shared secret, if one is set), under
+/// tool seals the connection and authenticates like a neighbour (`sealing`: the herd's shared
+/// secret, or a certificate of the herd CA), under
 /// the reserved name `*dump`. `name` is the server's name if known, else `*`.
 ///
 /// # Errors
@@ -80,16 +81,16 @@ pub async fn interactive(addr: SocketAddr) -> std::io::Result<()> {
 pub async fn dump(
     addr: SocketAddr,
     name: &str,
-    secret: Option<&[u8]>,
+    sealing: &crate::peer::seal::Sealing,
     timeout: Duration,
 ) -> std::io::Result<Vec<u8>> {
     let work = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let mut table =
-            crate::peer::handshake::dial(&mut stream, crate::peer::handshake::DUMP, name, secret)
-                .await
-                .map_err(|e| std::io::Error::other(format!("the server refused the dump: {e}")))?
-                .to_vec();
+        let stream = TcpStream::connect(addr).await?;
+        let (mut stream, buf) = sealing
+            .dial(Box::new(stream), crate::peer::handshake::DUMP, name)
+            .await
+            .map_err(|e| std::io::Error::other(format!("the server refused the dump: {e}")))?;
+        let mut table = buf.to_vec();
         stream.read_to_end(&mut table).await?;
         Ok(table)
     };

@@ -21,6 +21,7 @@ use crate::arrivals::Arrivals;
 use crate::disconnects::{DisconnectCounts, Disconnects};
 use crate::iolog::IoLog;
 use crate::peer::log_budget::LogBudget;
+use crate::peer::seal::Sealing;
 use crate::peer::transport::Transport;
 use crate::peer::PeerLink;
 use crate::stats::{Change, NodeStats};
@@ -56,8 +57,8 @@ pub struct Node {
     pub store: Option<Store>,
     /// Serialises lease renewals, so a burst of IAMATs at the lease's end renews it once.
     lease_renewal: tokio::sync::Mutex<()>,
-    /// The shared secret servers prove to each other, if one is set.
-    pub secret: Option<Vec<u8>>,
+    /// How links are sealed and what they prove (secrets, certificates).
+    pub sealing: Sealing,
     /// Whether the config said `insecure_links = true` (a warning at every link-up without a
     /// secret).
     pub insecure_links: bool,
@@ -109,8 +110,8 @@ pub struct NodeParts {
     pub log: IoLog,
     /// The store, if storage is on.
     pub store: Option<Store>,
-    /// The shared secret, if set.
-    pub secret: Option<Vec<u8>>,
+    /// How links are sealed.
+    pub sealing: Sealing,
     /// Whether links may go without a secret beyond loopback.
     pub insecure_links: bool,
     /// The longest client line accepted.
@@ -144,7 +145,7 @@ impl Node {
             log_budget: LogBudget::default(),
             store: parts.store,
             lease_renewal: tokio::sync::Mutex::new(()),
-            secret: parts.secret,
+            sealing: parts.sealing,
             insecure_links: parts.insecure_links,
             arrivals: Arrivals::default(),
             max_line: parts.max_line,

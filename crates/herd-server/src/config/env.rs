@@ -12,6 +12,8 @@ pub(crate) struct Env {
     /// The value of the variable `herd.secret_env` names: `None` when it is not set (or no
     /// variable is named); its bytes as they are otherwise, empty included.
     pub secret: Option<Vec<u8>>,
+    /// The value of the variable `herd.previous_secret_env` names, likewise.
+    pub previous_secret: Option<Vec<u8>>,
 }
 
 impl Env {
@@ -22,6 +24,12 @@ impl Env {
             secret: written
                 .herd
                 .secret_env
+                .as_ref()
+                .and_then(std::env::var_os)
+                .map(std::ffi::OsString::into_encoded_bytes),
+            previous_secret: written
+                .herd
+                .previous_secret_env
                 .as_ref()
                 .and_then(std::env::var_os)
                 .map(std::ffi::OsString::into_encoded_bytes),

@@ -20,6 +20,7 @@ mod reach;
 mod read;
 mod secret;
 mod sections;
+mod tls;
 mod topology;
 mod validate;
 
@@ -39,7 +40,8 @@ pub use herd_places::settings::{PlacesConfig, ProviderKind};
 pub use herd_store::Fsync as FsyncPolicy;
 pub use reach::Reach;
 pub use secret::{fresh_hex, Secret, MIN_SECRET_BYTES};
-pub use sections::{HerdConfig, StorageConfig};
+pub use sections::{HerdConfig, OneOrMany, StorageConfig, TlsSection};
+pub use tls::{server_material, HerdTls};
 
 /// How far above its client port a server accepts its neighbours' links by default.
 pub const PEER_PORT_OFFSET: u16 = 10_000;
@@ -62,6 +64,10 @@ pub struct ServerConfig {
     /// Where it serves HTTP (health, metrics, the JSON API and the dashboard); none when
     /// `http` is left out.
     pub http: Option<SocketAddr>,
+    /// Its certificate file under the herd CA (`[herd.tls]` only).
+    pub cert: Option<std::path::PathBuf>,
+    /// Its private key file under the herd CA (`[herd.tls]` only).
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// A whole herd, checked and resolved.
@@ -79,11 +85,24 @@ pub struct Config {
     /// `herd.secret_env` names when the config was loaded; `None` when none is named (then
     /// every server listens on loopback only, or `herd.insecure_links` is set).
     pub secret: Option<Secret>,
+    /// The secret being replaced (`herd.previous_secret_env`): accepted, not offered first.
+    pub previous_secret: Option<Secret>,
+    /// The herd CA, when `[herd.tls]` is set: its certificates, loaded.
+    pub tls: Option<HerdTls>,
     /// The servers, in file order.
     pub servers: Vec<ServerConfig>,
 }
 
 impl Config {
+    /// The secrets servers prove, current first.
+    pub fn secrets(&self) -> Vec<Vec<u8>> {
+        [&self.secret, &self.previous_secret]
+            .into_iter()
+            .flatten()
+            .map(|s| s.bytes().to_vec())
+            .collect()
+    }
+
     /// The built-in herd (see [`BUILTIN`]).
     pub fn builtin() -> Config {
         Config::parse(BUILTIN, "<built-in>").expect("the built-in config is valid")
@@ -120,6 +139,23 @@ impl Config {
         parse_in(text, file, Env::read)
     }
 
+    /// The names of the servers in the file at `path`, checked only as far as the topology:
+    /// what `herd certs init` needs before the certificates the file names exist.
+    ///
+    /// # Errors
+    /// As [`Config::load`], for the file's shape and its `[[servers]]`.
+    pub fn names_in(path: &Path) -> Result<Vec<String>, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&file, "(file)", format!("cannot read it: {e}")))?;
+        let written = read::read(&text, &file)?;
+        let servers = topology::resolve(&written.servers, &file).map_err(|mut e| {
+            e.line = locate::line_of(&text, &e.field);
+            e
+        })?;
+        Ok(servers.into_iter().map(|s| s.name).collect())
+    }
+
     /// The server called `name`.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|s| s.name == name)
@@ -150,6 +186,27 @@ impl Config {
         hops
     }
 
+    /// What authenticates the links, in words.
+    pub fn link_credentials(&self) -> String {
+        let secret = match (&self.secret, &self.previous_secret) {
+            (Some(_), Some(_)) => Some("the shared secret (and the previous one)"),
+            (Some(_), None) => Some("the shared secret"),
+            _ => None,
+        };
+        match (&self.tls, secret) {
+            (Some(tls), s) => format!(
+                "certificates of the herd CA ({} CA certificate(s)){}",
+                tls.roots.len(),
+                s.map(|s| format!(" and {s}")).unwrap_or_default()
+            ),
+            (None, Some(s)) => s.to_string(),
+            (None, None) if self.herd.insecure_links => {
+                "not authenticated (insecure_links = true)".to_string()
+            }
+            (None, None) => "not authenticated (loopback only)".to_string(),
+        }
+    }
+
     /// A human-readable description of the resolved herd.
     pub fn describe(&self) -> String {
         let mut out = format!(
@@ -160,6 +217,7 @@ impl Config {
             self.storage.dir.display(),
             self.storage.fsync,
         );
+        out.push_str(&format!("  links: TLS 1.3, {}\n", self.link_credentials()));
         for s in &self.servers {
             let peer = match &s.reach {
                 Reach::Addr(addr) if *addr == s.peer => s.peer.to_string(),

@@ -65,6 +65,11 @@ pub struct HerdConfig {
     /// The environment variable holding the shared secret that servers prove to each other
     /// (at least [`MIN_SECRET_BYTES`](super::MIN_SECRET_BYTES) bytes).
     pub secret_env: Option<String>,
+    /// The environment variable holding the secret being replaced, accepted (never offered
+    /// first) while a new `secret_env` rolls through the herd.
+    pub previous_secret_env: Option<String>,
+    /// `[herd.tls]`: the herd's own CA, for mutual TLS with certificates that name servers.
+    pub tls: Option<TlsSection>,
     /// Whether servers may listen beyond loopback with no secret, accepting any connection
     /// that names a neighbour as that neighbour: only ever set on purpose (a warning at every
     /// link-up says so).
@@ -108,6 +113,8 @@ impl Default for HerdConfig {
     fn default() -> Self {
         HerdConfig {
             secret_env: None,
+            previous_secret_env: None,
+            tls: None,
             insecure_links: false,
             catch_up: true,
             max_line: 64 * 1024,
@@ -137,6 +144,31 @@ impl HerdConfig {
     }
 }
 
+/// The `[herd.tls]` section as written: the CA certificates trusted and where each server's
+/// certificate and key are (`{name}` stands for the server's name).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// One PEM file (which may hold several CA certificates), or a list of them.
+    pub ca: OneOrMany,
+    /// Each server's certificate (PEM, the server's first, then any intermediates).
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Each server's private key (PEM).
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// A path or a list of paths.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One path.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
 /// One `[[servers]]` entry as written; `validate` turns it into a
 /// [`ServerConfig`](super::ServerConfig).
 #[derive(Debug, Deserialize)]
@@ -158,4 +190,10 @@ pub(crate) struct ServerEntry {
     /// Where it serves HTTP (health, metrics, the JSON API, the dashboard), if anywhere.
     #[serde(default)]
     pub http: Option<String>,
+    /// Its certificate, instead of `[herd.tls] cert`.
+    #[serde(default)]
+    pub cert: Option<String>,
+    /// Its key, instead of `[herd.tls] key`.
+    #[serde(default)]
+    pub key: Option<String>,
 }

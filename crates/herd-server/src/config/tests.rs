@@ -20,6 +20,7 @@ fn secret_problem(text: &str, secret: Option<&[u8]>) -> String {
     let env = Env {
         api_key_set: true,
         secret: secret.map(<[u8]>::to_vec),
+        previous_secret: None,
     };
     problem_with(text, env)
 }
@@ -30,6 +31,7 @@ fn problem(text: &str) -> String {
         Env {
             api_key_set: true,
             secret: None,
+            previous_secret: None,
         },
     )
 }
@@ -75,6 +77,8 @@ fn keys_left_out_keep_the_documented_defaults() {
         c.herd,
         HerdConfig {
             secret_env: None,
+            previous_secret_env: None,
+            tls: None,
             insecure_links: false,
             catch_up: true,
             max_line: 65_536,
@@ -105,6 +109,7 @@ fn every_key_is_read() {
     let env = Env {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
+        previous_secret: None,
     };
     let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(
@@ -211,7 +216,7 @@ fn an_unknown_word_names_the_choices() {
 fn an_unknown_key_is_named_with_its_path() {
     assert_eq!(
         problem(&format!("{ONE}colour='blue'\n")),
-        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`, `http`"
+        "t.toml:4: servers[0].colour: unknown field `colour`, expected one of `name`, `listen`, `peer`, `address`, `neighbours`, `http`, `cert`, `key`"
     );
     assert!(problem("[herd]\nmax_lines = 100\n")
         .starts_with("t.toml:2: herd.max_lines: unknown field `max_lines`"));
@@ -308,6 +313,7 @@ fn a_google_provider_needs_its_key_variable_set() {
     let unset = Env {
         api_key_set: false,
         secret: None,
+        previous_secret: None,
     };
     assert_eq!(
         problem_with(
@@ -439,6 +445,7 @@ fn a_named_secret_must_be_set_and_long_enough() {
     let env = Env {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
+        previous_secret: None,
     };
     let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(c.secret.unwrap().bytes(), SECRET);
@@ -470,7 +477,8 @@ fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
             message.ends_with(
                 "is beyond loopback and the herd has no secret: anyone who reaches it could \
                  join the herd; set [herd] secret_env (`herd secret gen` prints a fresh 256-bit \
-                 one), or insecure_links = true to run without one"
+                 one) or a herd CA in [herd.tls] (`herd certs init`), or insecure_links = true \
+                 to run without one"
             ),
             "{message}"
         );
@@ -481,6 +489,7 @@ fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
         let env = Env {
             api_key_set: true,
             secret: Some(SECRET.to_vec()),
+            previous_secret: None,
         };
         assert!(parse_in(&sealed, "t.toml", |_| env).is_ok());
     }
@@ -497,6 +506,7 @@ fn with_secret(text: &str) -> Result<Config, ConfigError> {
     parse_in(text, "t.toml", |_| Env {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
+        previous_secret: None,
     })
 }
 
@@ -569,4 +579,67 @@ fn an_http_address_is_parsed_and_must_not_be_taken() {
         .contains("servers[0].http: duplicate address 127.0.0.1:1 "));
     assert!(problem(&format!("{ONE}http='nowhere'\n"))
         .contains("servers[0].http: \"nowhere\" is not an address"));
+}
+
+#[test]
+fn a_previous_secret_is_optional_checked_when_set_and_needs_a_current_one() {
+    let text = format!("[herd]\nsecret_env = 'S'\nprevious_secret_env = 'P'\n{ONE}");
+    let env = |previous: Option<&[u8]>| Env {
+        api_key_set: true,
+        secret: Some(SECRET.to_vec()),
+        previous_secret: previous.map(<[u8]>::to_vec),
+    };
+    // Unset: one secret.
+    let c = parse_in(&text, "t.toml", |_| env(None)).unwrap();
+    assert_eq!(c.secrets(), vec![SECRET.to_vec()]);
+    // Set: current first, then the previous one.
+    let old = [b'o'; 40];
+    let c = parse_in(&text, "t.toml", |_| env(Some(&old))).unwrap();
+    assert_eq!(c.secrets(), vec![SECRET.to_vec(), old.to_vec()]);
+    // Set but short: refused like the current one.
+    let e = parse_in(&text, "t.toml", |_| env(Some(b"short"))).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("herd.previous_secret_env: the secret in P is 5 bytes"),
+        "{e}"
+    );
+    // Without a current secret it means nothing: refused.
+    let text = format!("[herd]\nprevious_secret_env = 'P'\n{ONE}");
+    let e = parse_in(&text, "t.toml", |_| Env {
+        api_key_set: true,
+        secret: None,
+        previous_secret: Some(old.to_vec()),
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("needs a current one"), "{e}");
+}
+
+#[test]
+fn a_herd_ca_lets_a_herd_listen_beyond_loopback_and_a_missing_ca_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herd.toml");
+    let file = file.to_str().unwrap();
+    let text =
+        "[herd.tls]\nca = 'certs/ca.crt'\ncert = 'certs/{name}.crt'\nkey = 'certs/{name}.key'\n\
+                [[servers]]\nname = 'Clark'\nlisten = '0.0.0.0:1'\npeer = '10.0.0.1:2'\n";
+    let e = Config::parse(text, file).unwrap_err().to_string();
+    assert!(e.contains("herd.tls.ca: cannot read"), "{e}");
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    let ca = rcgen::generate_simple_self_signed(vec!["ca".to_string()]).unwrap();
+    std::fs::write(dir.path().join("certs/ca.crt"), ca.cert.pem()).unwrap();
+    let c = Config::parse(text, file).unwrap();
+    let tls = c.tls.as_ref().unwrap();
+    assert_eq!(tls.roots.len(), 1);
+    assert_eq!(
+        c.servers[0].cert.as_deref(),
+        Some(dir.path().join("certs/Clark.crt").as_path())
+    );
+    assert!(c.secret.is_none());
+    // A name a certificate cannot carry is refused up front.
+    let bad = text.replace("'Clark'", "'Cl_ark!'");
+    let e = Config::parse(&bad, file).unwrap_err().to_string();
+    assert!(
+        e.contains("cannot be named by a certificate") || e.contains("not a name"),
+        "{e}"
+    );
 }

@@ -83,6 +83,8 @@ pub(crate) fn resolve(
             reach,
             neighbours: Vec::new(),
             http,
+            cert: None,
+            key: None,
         });
     }
     distinct_reaches(&servers, file)?;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use super::env::Env;
 use super::sections::{ConfigFile, HerdConfig, StorageConfig};
+use super::tls;
 use super::{
     provider_name, topology, Config, ConfigError, PlacesConfig, ProviderKind, Secret, ServerConfig,
     MIN_SECRET_BYTES,
@@ -19,9 +20,35 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
     let places = places(written.places, env, file)?;
     herd(&written.herd, file)?;
     storage(&written.storage, file)?;
-    let servers = topology::resolve(&written.servers, file)?;
-    let secret = secret(&written.herd, env, file)?;
-    if secret.is_none() && !written.herd.insecure_links {
+    let mut servers = topology::resolve(&written.servers, file)?;
+    let secret = secret_of(
+        &written.herd.secret_env,
+        "herd.secret_env",
+        &env.secret,
+        file,
+    )?;
+    // Unset is fine: a server that has moved over (or not yet begun to) holds one secret.
+    let previous_secret = match &env.previous_secret {
+        None => None,
+        Some(_) => secret_of(
+            &written.herd.previous_secret_env,
+            "herd.previous_secret_env",
+            &env.previous_secret,
+            file,
+        )?,
+    };
+    if previous_secret.is_some() && secret.is_none() {
+        return Err(ConfigError::new(
+            file,
+            "herd.previous_secret_env",
+            "a previous secret needs a current one in [herd] secret_env",
+        ));
+    }
+    let tls = match &written.herd.tls {
+        Some(section) => Some(tls::resolve(section, &written.servers, &mut servers, file)?),
+        None => None,
+    };
+    if secret.is_none() && tls.is_none() && !written.herd.insecure_links {
         loopback_only(&servers, file)?;
     }
     Ok(Config {
@@ -30,6 +57,8 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
         storage: written.storage,
         herd: written.herd,
         secret,
+        previous_secret,
+        tls,
         servers,
     })
 }
@@ -40,12 +69,16 @@ const GEN_HINT: &str = "`herd secret gen` prints a fresh 256-bit one";
 /// The secret in the variable `[herd] secret_env` names, if it names one: set, not empty,
 /// and at least [`MIN_SECRET_BYTES`] long. A variable named but unusable stops the herd
 /// rather than leaving its links open.
-fn secret(herd: &HerdConfig, env: &Env, file: &str) -> Result<Option<Secret>, ConfigError> {
-    let Some(var) = &herd.secret_env else {
+fn secret_of(
+    var: &Option<String>,
+    field: &str,
+    value: &Option<Vec<u8>>,
+    file: &str,
+) -> Result<Option<Secret>, ConfigError> {
+    let Some(var) = var else {
         return Ok(None);
     };
-    let field = "herd.secret_env";
-    match &env.secret {
+    match value {
         None => Err(ConfigError::new(
             file,
             field,
@@ -80,7 +113,7 @@ fn loopback_only(servers: &[ServerConfig], file: &str) -> Result<(), ConfigError
                     file,
                     format!("servers[{i}].{field}"),
                     format!(
-                        "{addr} is beyond loopback and the herd has no secret: anyone who reaches it could join the herd; set [herd] secret_env ({GEN_HINT}), or insecure_links = true to run without one"
+                        "{addr} is beyond loopback and the herd has no secret: anyone who reaches it could join the herd; set [herd] secret_env ({GEN_HINT}) or a herd CA in [herd.tls] (`herd certs init`), or insecure_links = true to run without one"
                     ),
                 ));
             }

@@ -1,6 +1,7 @@
-//! The accepting side of a link: a connection to the peer port whose first line is a
-//! neighbour's HELLO is authenticated and handed to that neighbour's link (or, for `herd dump`,
-//! answered with the table). The simulation hands its in-memory connections here too.
+//! The accepting side of a link: a connection to the peer port is sealed (TLS, see `seal`),
+//! and if its first line is a neighbour's HELLO it is authenticated and handed to that
+//! neighbour's link (or, for `herd dump`, answered with the table). The simulation hands its
+//! in-memory connections here too (unsealed).
 //!
 //! Who called is decided once, from the HELLO, as a [`Caller`]: a dump proves the same secret
 //! as a neighbour but is only ever answered with the table and closed, so it can never take
@@ -18,9 +19,18 @@ use super::transport::Stream;
 use crate::node::Node;
 use herd_core::protocol::frame::{Frame, LineFramer};
 
-/// Reads the first line of `stream` and, if it is a neighbour's HELLO, runs the acceptor's
-/// side; anything else closes the connection.
-pub async fn accept_stream(node: Arc<Node>, mut stream: Box<dyn Stream>) {
+/// Opens the seal, reads the first line of `stream` and, if it is a neighbour's HELLO, runs
+/// the acceptor's side; anything else closes the connection.
+pub async fn accept_stream(node: Arc<Node>, stream: Box<dyn Stream>) {
+    let (mut stream, session) = match node.sealing.accept(stream).await {
+        Ok(opened) => opened,
+        Err(e) => {
+            node.log_limited("handshake refused", || {
+                format!("link: handshake refused before HELLO: {e}")
+            });
+            return;
+        }
+    };
     let mut buf = BytesMut::with_capacity(1024);
     let mut framer = LineFramer::new(1024);
     let first = async {
@@ -41,7 +51,16 @@ pub async fn accept_stream(node: Arc<Node>, mut stream: Box<dyn Stream>) {
         return;
     };
     if let Some((hello, caller)) = caller(&node, &line) {
-        open_link(node, stream, buf, hello, caller).await;
+        if !node.sealing.admits(&session, &hello.dialer) {
+            node.log_limited("handshake refused", || {
+                format!(
+                    "link {}: handshake refused: its certificate does not name it",
+                    hello.dialer
+                )
+            });
+            return;
+        }
+        open_link(node, stream, buf, hello, caller, &session.binding).await;
     }
 }
 
@@ -88,13 +107,15 @@ pub async fn open_link(
     mut buf: BytesMut,
     hello: handshake::Hello,
     caller: Caller,
+    binding: &[u8],
 ) {
     let proved = handshake::accept(
         &mut stream,
         &mut buf,
         &hello,
         &node.name,
-        node.secret.as_deref(),
+        &node.sealing.secrets(),
+        binding,
     )
     .await;
     if let Err(e) = proved {

@@ -1,4 +1,4 @@
-//! A link to one neighbour: keeps one long-lived, authenticated TCP connection up and moves
+//! A link to one neighbour: keeps one long-lived, sealed and authenticated connection up and moves
 //! records across it both ways.
 //!
 //! Of each pair, the server whose name sorts first dials and redials with jittered exponential
@@ -132,7 +132,13 @@ impl PeerLink {
                     let line = record.wire();
                     let parts = [IoSlice::new(line), IoSlice::new(b"\n")];
                     match w.half.try_write_vectored(&parts) {
-                        Ok(n) if n == line.len() + 1 => return,
+                        Ok(n) if n == line.len() + 1 => {
+                            // Sealed, the records may wait in TLS for a full socket.
+                            if !matches!(w.half.try_flush(), Ok(true)) {
+                                self.outbox.wake();
+                            }
+                            return;
+                        }
                         Ok(n) => {
                             // Part of it went out: the rest must go next, before anything else.
                             w.pending.extend_from_slice(&line[n.min(line.len())..]);
@@ -171,7 +177,7 @@ impl PeerLink {
                         Ok(n) => {
                             // What did not go out must go next, before anything else.
                             w.pending.drain(..n);
-                            if !w.pending.is_empty() {
+                            if !w.pending.is_empty() || !matches!(w.half.try_flush(), Ok(true)) {
                                 self.outbox.wake();
                             }
                             records.clear();
@@ -285,12 +291,17 @@ pub async fn run(node: Arc<Node>, id: PeerId) {
             failures = 0;
             let peer = stream.peer();
             link.up.store(true, Ordering::Relaxed);
-            if node.secret.is_some() {
+            let sealed = if node.sealing.is_sealed() {
+                "sealed"
+            } else {
+                "not sealed"
+            };
+            if node.sealing.authenticates() {
                 node.log
-                    .event(format!("link {}: connected ({peer})", link.name));
+                    .event(format!("link {}: connected ({peer}, {sealed})", link.name));
             } else {
                 node.log.event(format!(
-                    "link {}: connected ({peer}); warning: not authenticated, the herd has no secret",
+                    "link {}: connected ({peer}, {sealed}); warning: not authenticated, the herd has no secret or CA",
                     link.name
                 ));
                 if node.insecure_links {
@@ -337,11 +348,11 @@ async fn connect(node: &Node, reach: &Reach) -> Result<Box<dyn Stream>, String> 
 
 /// Connects to the neighbour and runs the dialer's handshake.
 async fn dial(node: &Node, link: &PeerLink) -> Result<Connection, String> {
-    let mut stream = tokio::time::timeout(handshake::STEP_TIMEOUT, connect(node, &link.reach))
+    let stream = tokio::time::timeout(handshake::STEP_TIMEOUT, connect(node, &link.reach))
         .await
         .map_err(|_| "connect timed out".to_string())??;
-    match handshake::dial(&mut stream, &node.name, &link.name, node.secret.as_deref()).await {
-        Ok(buf) => Ok((stream, buf)),
+    match node.sealing.dial(stream, &node.name, &link.name).await {
+        Ok(connection) => Ok(connection),
         Err(e) => {
             node.log_limited("handshake refused", || {
                 format!("link {}: handshake refused: {e}", link.name)
@@ -462,7 +473,8 @@ fn flush(link: &PeerLink) -> std::io::Result<bool> {
         let batch = link.outbox.take_up_to(BATCH);
         if batch.is_empty() {
             if !link.next_catch_up(&mut w.pending) {
-                return Ok(false);
+                // All is taken; sealed, it may still wait in TLS for room in the socket.
+                return Ok(!w.half.try_flush()?);
             }
             continue;
         }

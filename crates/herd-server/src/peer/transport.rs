@@ -37,6 +37,15 @@ pub trait WriteHalf: Send + Sync + 'static {
 
     /// Resolves when a write may make progress (or the connection failed).
     fn writable(&self) -> BoxFuture<'_, io::Result<()>>;
+
+    /// Writes what an earlier write took but could not pass on yet (a sealed link's TLS
+    /// records when the socket was full). Returns whether nothing waits any more.
+    ///
+    /// # Errors
+    /// The connection's failure.
+    fn try_flush(&self) -> io::Result<bool> {
+        Ok(true)
+    }
 }
 
 /// A connection a link can run on.

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use crate::config::Config;
 use crate::iolog::{IoLog, IoLogWriter, LogLimits};
 use crate::node::{Node, NodeParts};
+use crate::peer::seal::{CaMaterial, Seal, Sealing};
 use crate::peer::transport::{Tcp, Transport};
 use crate::peer::{accept, link, PeerLink};
 use connection::ClientLimits;
@@ -49,6 +50,12 @@ pub enum StartError {
     /// The stored records could not be loaded.
     #[error("{0}")]
     Store(#[from] herd_store::StoreError),
+    /// The server's certificate or key could not be read.
+    #[error("{0}")]
+    Credentials(#[from] crate::config::ConfigError),
+    /// TLS could not be set up with them.
+    #[error("setting up TLS for the links: {0}")]
+    Seal(#[from] crate::peer::seal::SealError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -169,10 +176,12 @@ pub async fn start(
     listeners: Listeners,
     places: Arc<dyn PlacesProvider>,
 ) -> Result<Running, StartError> {
-    start_on(config, name, listeners, places, Arc::new(Tcp)).await
+    let sealing = Sealing::Tls(seal_for(config, name)?);
+    start_with(config, name, listeners, places, Arc::new(Tcp), sealing).await
 }
 
-/// [`start`], with links that dial through `transport` (the simulation's in-memory network).
+/// [`start`], with links that dial through `transport` (the simulation's in-memory network),
+/// unsealed: the handshake runs in clear (with the config's secrets, if any).
 ///
 /// # Errors
 /// As [`start`].
@@ -182,6 +191,41 @@ pub async fn start_on(
     listeners: Listeners,
     places: Arc<dyn PlacesProvider>,
     transport: Arc<dyn Transport>,
+) -> Result<Running, StartError> {
+    let sealing = Sealing::Plain(config.secrets());
+    start_with(config, name, listeners, places, transport, sealing).await
+}
+
+/// What seals server `name`'s links: its certificate under the herd CA if the config has
+/// one, else a throw-away certificate; the config's secrets either way.
+///
+/// # Errors
+/// [`StartError::Credentials`] when its certificate or key cannot be read,
+/// [`StartError::Seal`] when rustls refuses them.
+pub fn seal_for(config: &Config, name: &str) -> Result<Seal, StartError> {
+    let secrets = config.secrets();
+    Ok(match &config.tls {
+        Some(tls) => {
+            let (chain, key) = crate::config::server_material(config, name)?;
+            let material = CaMaterial {
+                roots: tls.roots.clone(),
+                chain,
+                key,
+            };
+            Seal::with_ca(material, secrets)?
+        }
+        None => Seal::self_signed(secrets)?,
+    })
+}
+
+/// [`start`] on `transport`, with links sealed by `sealing`.
+async fn start_with(
+    config: &Config,
+    name: &str,
+    listeners: Listeners,
+    places: Arc<dyn PlacesProvider>,
+    transport: Arc<dyn Transport>,
+    sealing: Sealing,
 ) -> Result<Running, StartError> {
     let me = config
         .server(name)
@@ -203,7 +247,7 @@ pub async fn start_on(
     let log_path = config.storage.dir.join(name).join("herd.log");
     let (log, log_writer) = IoLog::open(&log_path, LogLimits::from(&config.storage));
     log.event(recovery);
-    let secret = resolve_secret(config, &log);
+    warn_unauthenticated(config, &log);
     let links: Vec<Arc<PeerLink>> = me
         .neighbours
         .iter()
@@ -223,7 +267,7 @@ pub async fn start_on(
         places,
         log,
         store: Some(store),
-        secret,
+        sealing,
         insecure_links: config.herd.insecure_links,
         max_line: config.herd.max_line,
     }));
@@ -277,20 +321,19 @@ async fn recover(
     Ok((replica, store, line))
 }
 
-/// The shared secret the config resolved (loading it checked that a named variable is set
-/// and long enough); without one, a warning in `log` (the config allows that only on
-/// loopback, or with `insecure_links = true`).
-fn resolve_secret(config: &Config, log: &IoLog) -> Option<Vec<u8>> {
-    if config.secret.is_none() {
+/// Without a secret or a herd CA, a warning in `log` (the config allows that only on
+/// loopback, or with `insecure_links = true`): links are sealed against eavesdroppers, but
+/// anyone who reaches the peer port can claim a neighbour's name.
+fn warn_unauthenticated(config: &Config, log: &IoLog) {
+    if config.secret.is_none() && config.tls.is_none() {
         let why = if config.herd.insecure_links {
-            "[herd] insecure_links = true and no secret_env"
+            "[herd] insecure_links = true and no secret_env or [herd.tls]"
         } else {
-            "no [herd] secret_env (every server is on loopback)"
+            "no [herd] secret_env or [herd.tls] (every server is on loopback)"
         };
         log.event(format!("warning: {why}: links are checked by name only"));
         tracing::warn!("{why}: links between servers are checked by name only");
     }
-    config.secret.as_ref().map(|s| s.bytes().to_vec())
 }
 
 /// The client and peer listeners, bound from the config where not given, with their addresses.
