@@ -9,7 +9,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::procs::herd_bin;
+use support::procs::{config_check as config_check_output, herd_bin};
 
 fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,12 +23,10 @@ fn have(tool: &str) -> bool {
 
 /// `herd config check FILE` with a secret set; panics with its message if it fails.
 fn config_check(file: &Path) {
-    let out = Command::new(herd_bin())
-        .args(["config", "check"])
-        .arg(file)
-        .env("HERD_SECRET", "deploy-test-secret-0123456789abcdef")
-        .output()
-        .unwrap();
+    let out = config_check_output(
+        file,
+        &[("HERD_SECRET", "deploy-test-secret-0123456789abcdef")],
+    );
     assert!(
         out.status.success(),
         "herd config check {}: {}",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::herd::{ask, DEADLINE, TOPOLOGY_2023};
-use support::procs::{herd_bin, ProcHerd};
+use support::procs::{config_check, ProcHerd};
 
 /// An HTTP client that never goes through a proxy.
 fn http() -> reqwest::Client {
@@ -399,11 +399,7 @@ fn a_bad_http_address_is_one_line_naming_file_and_field() {
         "[[servers]]\nname = \"A\"\nlisten = \"127.0.0.1:10000\"\nhttp = \"localhost-ish\"\n",
     )
     .unwrap();
-    let out = Command::new(herd_bin())
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = config_check(&file, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -414,11 +410,7 @@ fn a_bad_http_address_is_one_line_naming_file_and_field() {
         "[[servers]]\nname = \"A\"\nlisten = \"127.0.0.1:10000\"\nhttp = \"127.0.0.1:11000\"\n",
     )
     .unwrap();
-    let out = Command::new(herd_bin())
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = config_check(&file, &[]);
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout)
         .unwrap()

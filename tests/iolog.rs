@@ -5,11 +5,10 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::herd::{ask, DEADLINE};
-use support::procs::{herd_bin, ProcHerd};
+use support::procs::{config_check, ProcHerd};
 
 const SOLO: &[(&str, &[&str])] = &[("Solo", &[])];
 
@@ -190,11 +189,7 @@ fn a_bad_log_limit_is_one_message_with_exit_code_2() {
         "[storage]\nlog_keep = 1000\n[[servers]]\nname='A'\nlisten='127.0.0.1:1'\n",
     )
     .unwrap();
-    let out = Command::new(herd_bin())
-        .args(["config", "check"])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = config_check(&file, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(

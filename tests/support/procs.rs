@@ -232,6 +232,16 @@ impl Drop for ProcHerd {
     }
 }
 
+/// What `herd config check FILE` prints and exits with, with `env` set.
+pub fn config_check(file: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(herd_bin())
+        .args(["config", "check"])
+        .arg(file)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 /// The herd binary cargo built for these tests.
 pub fn herd_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_herd"))
