@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use support::herd::{ask, wait_until_async, DEADLINE};
-use support::procs::ProcHerd;
+use support::procs::{in_log, wait_for_log, ProcHerd};
 
 /// Bona talks with Clark (a real server) and with Eve, whom the test plays.
 const WITH_EVE: &[(&str, &[&str])] = &[
@@ -94,22 +94,6 @@ fn now_micros() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64
-}
-
-/// How many times `needle` is in `name`'s log now.
-fn in_log(herd: &ProcHerd, name: &str, needle: &str) -> usize {
-    std::fs::read_to_string(herd.log_path(name))
-        .unwrap_or_default()
-        .matches(needle)
-        .count()
-}
-
-/// Polls until `name`'s log holds `needle` more than `before` times.
-async fn wait_for_log(herd: &ProcHerd, name: &str, needle: &str, before: usize) {
-    wait_until_async(&format!("{name}'s log says {needle:?}"), || async {
-        in_log(herd, name, needle) > before
-    })
-    .await;
 }
 
 /// `CAUGHT Bona=u64::MAX` sent to Bona used to pin its counter at the maximum (and its lease

@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use support::herd::{ask, wait_until_async, DEADLINE};
-use support::procs::{herd_bin, ProcHerd};
+use support::procs::{herd_bin, in_log, wait_for_log, ProcHerd};
 
 /// A dials B (its name sorts first).
 const PAIR: &[(&str, &[&str])] = &[("A", &["B"]), ("B", &[])];
@@ -46,22 +46,6 @@ async fn knows(herd: &ProcHerd, server: &str, client: &str) -> bool {
 async fn wait_knows(herd: &ProcHerd, server: &str, client: &str) {
     wait_until_async(&format!("{server} learns {client}"), || {
         knows(herd, server, client)
-    })
-    .await;
-}
-
-/// How many times `needle` is in `name`'s log now.
-fn in_log(herd: &ProcHerd, name: &str, needle: &str) -> usize {
-    std::fs::read_to_string(herd.log_path(name))
-        .unwrap_or_default()
-        .matches(needle)
-        .count()
-}
-
-/// Polls until `name`'s log holds `needle` more than `before` times.
-async fn wait_for_log(herd: &ProcHerd, name: &str, needle: &str, before: usize) {
-    wait_until_async(&format!("{name}'s log says {needle:?}"), || async {
-        in_log(herd, name, needle) > before
     })
     .await;
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::herd::{config_text, DEADLINE};
+use super::herd::{config_text, wait_until_async, DEADLINE};
 
 /// A free loopback port (bound, then released for the child to take).
 pub fn free_addr() -> SocketAddr {
@@ -230,6 +230,22 @@ impl Drop for ProcHerd {
             let _ = c.wait();
         }
     }
+}
+
+/// How many times `needle` is in `name`'s log now.
+pub fn in_log(herd: &ProcHerd, name: &str, needle: &str) -> usize {
+    std::fs::read_to_string(herd.log_path(name))
+        .unwrap_or_default()
+        .matches(needle)
+        .count()
+}
+
+/// Polls until `name`'s log holds `needle` more than `before` times.
+pub async fn wait_for_log(herd: &ProcHerd, name: &str, needle: &str, before: usize) {
+    wait_until_async(&format!("{name}'s log says {needle:?}"), || async {
+        in_log(herd, name, needle) > before
+    })
+    .await;
 }
 
 /// What `herd config check FILE` prints and exits with, with `env` set.
