@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::herd::{ask, DEADLINE, TOPOLOGY_2023};
-use support::procs::{config_check, ProcHerd};
+use support::procs::{config_check, free_addr, ProcHerd};
 
 /// An HTTP client that never goes through a proxy.
 fn http() -> reqwest::Client {
@@ -392,11 +392,13 @@ async fn readyz_says_why_until_the_server_is_attached() {
 
 #[test]
 fn a_bad_http_address_is_one_line_naming_file_and_field() {
+    // Free ports, though `config check` binds nothing.
+    let (listen, http) = (free_addr(), free_addr());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
     std::fs::write(
         &file,
-        "[[servers]]\nname = \"A\"\nlisten = \"127.0.0.1:10000\"\nhttp = \"localhost-ish\"\n",
+        format!("[[servers]]\nname = \"A\"\nlisten = \"{listen}\"\nhttp = \"localhost-ish\"\n"),
     )
     .unwrap();
     let out = config_check(&file, &[]);
@@ -407,12 +409,12 @@ fn a_bad_http_address_is_one_line_naming_file_and_field() {
 
     std::fs::write(
         &file,
-        "[[servers]]\nname = \"A\"\nlisten = \"127.0.0.1:10000\"\nhttp = \"127.0.0.1:11000\"\n",
+        format!("[[servers]]\nname = \"A\"\nlisten = \"{listen}\"\nhttp = \"{http}\"\n"),
     )
     .unwrap();
     let out = config_check(&file, &[]);
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout)
         .unwrap()
-        .contains("http on 127.0.0.1:11000"));
+        .contains(&format!("http on {http}")));
 }
