@@ -8,10 +8,32 @@ use std::time::{Duration, Instant};
 
 use super::herd::{config_text, wait_until_async, DEADLINE};
 
-/// A free loopback port (bound, then released for the child to take).
+/// A free loopback port for a child to bind later.
+///
+/// Ports come from 15000..32768, below Linux's ephemeral range (32768..61000): a port the
+/// kernel handed out for `127.0.0.1:0` is released when we close it and can then be given to
+/// any outgoing connection (a herd link, a test client) as its source port before the child
+/// binds it, which made a server fail to start now and then in CI. Below the range the kernel
+/// never picks a port on its own, so a port we checked stays free; a per-process counter
+/// keeps two tests of one binary apart, and the start depends on the process id so that two
+/// binaries running at once rarely meet (and the bind check catches it when they do).
 pub fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 15_000;
+    const SPAN: u32 = 32_768 - LOW;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let port = LOW + (seed + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
+        // Free on loopback and on the wildcard, since some tests bind `0.0.0.0`.
+        let wildcard = SocketAddr::from(([0, 0, 0, 0], port as u16));
+        let free = |a: SocketAddr| std::net::TcpListener::bind(a).is_ok();
+        if free(addr) && free(wildcard) {
+            return addr;
+        }
+    }
+    panic!("no free port in {LOW}..32768");
 }
 
 /// A herd of child processes and their config.
@@ -127,7 +149,18 @@ impl ProcHerd {
         let addr = self.addr(name);
         let start = Instant::now();
         while std::net::TcpStream::connect(addr).is_err() {
-            assert!(start.elapsed() < DEADLINE, "{name} did not start listening");
+            let exited = self.children[i].as_mut().unwrap().try_wait().unwrap();
+            if exited.is_some() || start.elapsed() > DEADLINE {
+                let log = self.dir.path().join(format!("{name}.stderr"));
+                let log = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "{name} did not start listening on {addr} ({}); its stderr ends:\n{}",
+                    exited.map_or("still running".to_string(), |s| s.to_string()),
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
