@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -78,10 +78,7 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, limits: ClientLimits) {
         pending: Vec::new(),
         limits,
     };
-    let ended = tokio::select! {
-        ended = converse(&node, &mut output) => ended,
-        _ = node.grace_over.cancelled() => Err(Ended::Cut(Cut::Shutdown)),
-    };
+    let ended = converse(&node, &mut output).await;
     match ended {
         Ok(()) => {
             let _ = output.stream.shutdown().await;
@@ -93,49 +90,47 @@ pub async fn serve(node: Arc<Node>, stream: TcpStream, limits: ClientLimits) {
 }
 
 /// Reads and answers lines until the client half-closes or the server shuts down.
+///
+/// Between reads an idle connection keeps almost nothing: no read buffer unless a line is
+/// half-received, no answer buffer, and the state of answering a batch (its counters, the
+/// records held for the links, a pending places call) lives in a boxed future that exists
+/// only while a batch is answered. So the task of a held connection is a few hundred bytes
+/// rather than the largest state any batch ever needs.
 async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
-    let mut buf = BytesMut::with_capacity(FIRST_CHUNK);
+    let mut buf = BytesMut::new();
     let mut chunk = FIRST_CHUNK;
-    let mut held = node.held_forwards();
     let mut framer = LineFramer::new(node.max_line);
     let mut eof = false;
     let mut heard = Instant::now();
-    // Counted per batch, added to the node's counters once per read (see `stats`).
-    let mut tally = BatchTally::default();
+    let mut fresh = false;
     loop {
-        // When the line being answered started: the end of the one before (one clock
-        // reading per line).
-        let mut mark = std::time::Instant::now();
-        while let Some(frame) = framer.next_frame(&mut buf, eof) {
-            let mut answering = Answering {
-                node,
-                output: &mut *output,
-                held: &mut held,
-            };
-            let answered = answering.frame(frame).await;
-            match answered.and_then(|kind| output.bounded().map(|()| kind)) {
-                Ok(kind) => mark = tally.count(kind, mark),
-                Err(ended) => {
-                    tally.flush(&node.stats.traffic);
-                    return Err(ended);
+        if fresh || eof {
+            // Cut when the shutdown grace runs out (an idle connection is closed at once
+            // when the shutdown starts, below).
+            Box::pin(async {
+                tokio::select! {
+                    answered = answer_batch(node, output, &mut framer, &mut buf, eof) => answered,
+                    _ = node.grace_over.cancelled() => Err(Ended::Cut(Cut::Shutdown)),
                 }
-            }
+            })
+            .await?;
+            fresh = false;
         }
-        tally.flush(&node.stats.traffic);
-        // Flooded before answered.
-        held.flush();
-        output.send().await?;
         if eof {
             return Ok(());
         }
-        if buf.capacity() - buf.len() < chunk / 8 {
-            buf.reserve(chunk);
+        output.release();
+        if buf.is_empty() {
+            buf = BytesMut::new();
         }
-        let room = buf.capacity() - buf.len();
-        let idle = output.limits.idle_timeout;
+        // Boxed, and only with an idle timeout: a timer is larger than the rest of the wait.
+        let silence = output
+            .limits
+            .idle_timeout
+            .map(|idle| Box::pin(tokio::time::sleep_until(heard + idle)));
         let silence = async move {
-            match idle {
-                Some(idle) => tokio::time::sleep_until(heard + idle).await,
+            match silence {
+                Some(sleep) => sleep.await,
                 None => std::future::pending().await,
             }
         };
@@ -143,19 +138,65 @@ async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
             biased;
             _ = node.shutdown.cancelled() => return Ok(()),
             _ = silence => return Err(Ended::Cut(Cut::Idle)),
-            read = output.stream.read_buf(&mut buf) => match read {
-                Ok(0) => eof = true,
-                // A read that fills the buffer: a busy client, read it in larger chunks.
-                Ok(n) => {
-                    heard = Instant::now();
-                    if n == room {
-                        chunk = READ_CHUNK;
-                    }
-                }
-                Err(_) => return Err(Ended::Gone),
+            ready = output.stream.readable() => if ready.is_err() {
+                return Err(Ended::Gone);
             },
         }
+        // Readable: only now is there a buffer to read into.
+        if buf.capacity() - buf.len() < chunk / 8 {
+            buf.reserve(chunk);
+        }
+        let room = buf.capacity() - buf.len();
+        match output.stream.try_read_buf(&mut buf) {
+            Ok(0) => eof = true,
+            // A read that fills the buffer: a busy client, read it in larger chunks.
+            Ok(n) => {
+                heard = Instant::now();
+                fresh = true;
+                if n == room {
+                    chunk = READ_CHUNK;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Err(Ended::Gone),
+        }
     }
+}
+
+/// Answers every whole line in `buf` (and, at `eof`, the unterminated last one), floods the
+/// records they made, then writes the answers.
+async fn answer_batch(
+    node: &Node,
+    output: &mut Output,
+    framer: &mut LineFramer,
+    buf: &mut BytesMut,
+    eof: bool,
+) -> Result<(), Ended> {
+    let mut held = node.held_forwards();
+    // Counted per batch, added to the node's counters once per read (see `stats`).
+    let mut tally = BatchTally::default();
+    // When the line being answered started: the end of the one before (one clock reading
+    // per line).
+    let mut mark = std::time::Instant::now();
+    while let Some(frame) = framer.next_frame(buf, eof) {
+        let mut answering = Answering {
+            node,
+            output: &mut *output,
+            held: &mut held,
+        };
+        let answered = answering.frame(frame).await;
+        match answered.and_then(|kind| output.bounded().map(|()| kind)) {
+            Ok(kind) => mark = tally.count(kind, mark),
+            Err(ended) => {
+                tally.flush(&node.stats.traffic);
+                return Err(ended);
+            }
+        }
+    }
+    tally.flush(&node.stats.traffic);
+    // Flooded before answered.
+    held.flush();
+    output.send().await
 }
 
 /// The client's socket and the answers it has not taken yet.
@@ -205,6 +246,14 @@ impl Output {
         }
         self.pending.clear();
         Ok(())
+    }
+
+    /// Gives back the answer buffer once everything is written: a connection between
+    /// requests holds no buffer.
+    fn release(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
     }
 }
 
