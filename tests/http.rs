@@ -143,7 +143,7 @@ async fn the_api_and_the_metrics_tell_what_the_herd_holds() {
     assert_eq!(one["clients"][0]["client"], "far.away");
     assert_eq!(one["clients"].as_array().unwrap().len(), 1);
 
-    // Read-only: forgetting one client is not something the herd can do.
+    // Read-only: with no API token configured, a write is refused.
     let deleted = http()
         .delete(format!("{bailey}/api/clients/kiwi.cs.ucla.edu"))
         .send()

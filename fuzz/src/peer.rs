@@ -83,13 +83,21 @@ fn check_record(record: &Record, line: &[u8]) {
         .and_then(|s| s.parse().ok())
         .expect("the sequence number is a u64");
     assert_eq!(record.seq(), seq);
-    assert_eq!(f[1], b"AT");
+    // A location, or a tombstone (a forgotten client).
+    assert_eq!(
+        f[1],
+        if record.is_gone() {
+            &b"GONE"[..]
+        } else {
+            b"AT"
+        }
+    );
     assert_eq!(record.origin(), f[2]);
     assert_eq!(record.client_bytes(), f[4]);
     assert_eq!(&record.client()[..], f[4]);
     assert_eq!(record.location(), f[5]);
     assert_eq!(record.time(), f[6]);
-    assert!(record.line().starts_with(b"AT"));
+    assert!(record.line().starts_with(f[1]));
     assert!(wire.ends_with(record.line()));
     let (lat, lng) = record.position();
     assert!((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lng));

@@ -5,6 +5,14 @@
 //! WHATSAT, flooding to a neighbour or storing it never re-formats anything: the fields stay
 //! exactly as the client wrote them, and the same bytes are the neighbour line and the stored
 //! payload.
+//!
+//! A record may also say that a client was forgotten (`DELETE /api/clients/{id}`): a
+//! *tombstone*, `SEQ GONE origin +0.000000000 client +0+0 time`, which carries the client
+//! time of the record it forgets, no location and no timing of the client. It is numbered,
+//! flooded, stored and caught up like any record, and newer-wins orders it like one, except
+//! that at equal client times the tombstone wins: so a copy of the forgotten record that
+//! arrives late never brings the client back, while the client's next IAMAT (a newer time)
+//! does. Readers of the table see a tombstone as "no record" ([`Record::is_gone`]).
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -40,6 +48,8 @@ pub struct Record {
     lat: f64,
     /// The longitude of `location`.
     lng: f64,
+    /// A tombstone: the client was forgotten at `time` (see the module documentation).
+    gone: bool,
 }
 
 impl std::fmt::Debug for Record {
@@ -101,7 +111,24 @@ impl Record {
             time: time_span,
             lat,
             lng,
+            gone: false,
         }
+    }
+
+    /// The tombstone `server` makes, numbered `seq`, to forget `forgotten`: it has the
+    /// forgotten record's client and client time, and wins over it (see the module
+    /// documentation).
+    pub fn forgetting(server: &str, seq: u64, forgotten: &Record) -> Record {
+        let mut line = Vec::with_capacity(64 + server.len() + forgotten.client.len());
+        line.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        line.push(b' ');
+        line.extend_from_slice(b"GONE ");
+        line.extend_from_slice(server.as_bytes());
+        line.extend_from_slice(b" +0.000000000 ");
+        line.extend_from_slice(forgotten.client_bytes());
+        line.extend_from_slice(b" +0+0 ");
+        line.extend_from_slice(forgotten.time());
+        Record::decode(Bytes::from(line)).expect("a tombstone made of a valid record reads back")
     }
 
     /// Reads `SEQ AT origin diff client location time` (from a neighbour or from disk),
@@ -113,9 +140,10 @@ impl Record {
     /// writes it ([`is_difference`]: a sign and nine decimals).
     pub fn decode(bytes: Bytes) -> Result<Record, BadRecord> {
         let mut f: [&[u8]; 7] = [&[]; 7];
-        if split_fields(&bytes, &mut f) != 7 || f[1] != b"AT" {
+        if split_fields(&bytes, &mut f) != 7 || !(f[1] == b"AT" || f[1] == b"GONE") {
             return Err(BadRecord);
         }
+        let gone = f[1] == b"GONE";
         if f[0].is_empty() || f[0].len() > 20 || !f[0].iter().all(u8::is_ascii_digit) {
             return Err(BadRecord);
         }
@@ -153,7 +181,14 @@ impl Record {
             time,
             lat,
             lng,
+            gone,
         })
+    }
+
+    /// True for a tombstone: the client was forgotten, and this record only keeps newer-wins
+    /// from bringing its older records back.
+    pub fn is_gone(&self) -> bool {
+        self.gone
     }
 
     /// `SEQ AT ...`: the record as a neighbour line (without `\n`) and as a stored payload.
@@ -228,9 +263,14 @@ impl Record {
         compare_decimal(self.time(), other.time())
     }
 
-    /// True when this record should replace `stored` under newer-wins.
+    /// True when this record should replace `stored` under newer-wins (at equal client
+    /// times a tombstone replaces a record).
     pub fn is_newer_than(&self, stored: &Record) -> bool {
-        self.cmp_time(stored) == Ordering::Greater
+        match self.cmp_time(stored) {
+            Ordering::Greater => true,
+            Ordering::Equal => self.gone && !stored.gone,
+            Ordering::Less => false,
+        }
     }
 }
 
@@ -256,12 +296,18 @@ pub fn stored_is_newer(later: &[u8], kept: &[u8]) -> bool {
     if number(later) && number(kept) {
         return compare_decimal(later, kept) == Ordering::Greater;
     }
+    // The client time, and whether it is a tombstone.
     let time = |bytes: &[u8]| {
         let mut f: [&[u8]; 7] = [&[]; 7];
-        (split_fields(bytes, &mut f) == 7 && is_client_time(f[6])).then(|| f[6].to_vec())
+        (split_fields(bytes, &mut f) == 7 && is_client_time(f[6]))
+            .then(|| (f[6].to_vec(), f[1] == b"GONE"))
     };
     match (time(later), time(kept)) {
-        (Some(l), Some(k)) => compare_decimal(&l, &k) == Ordering::Greater,
+        (Some((l, l_gone)), Some((k, k_gone))) => match compare_decimal(&l, &k) {
+            Ordering::Greater => true,
+            Ordering::Equal => l_gone && !k_gone,
+            Ordering::Less => false,
+        },
         (Some(_), None) => true,
         _ => false,
     }
@@ -338,6 +384,21 @@ mod tests {
         let r = Record::decode(Bytes::from("7 AT A +0.100000000 c +1+1 1 ")).unwrap();
         assert_eq!(r.wire(), b"7 AT A +0.100000000 c +1+1 1");
         assert_eq!(r.difference_nanos(), 100_000_000);
+    }
+
+    #[test]
+    fn a_tombstone_reads_back_and_wins_ties_in_memory_and_on_disk() {
+        let record = sample("c", 7);
+        let gone = Record::forgetting("B", 9, &record);
+        assert_eq!(gone.wire(), b"9 GONE B +0.000000000 c +0+0 7");
+        assert_eq!(Record::decode(gone.wire_bytes()).unwrap(), gone);
+        assert!(gone.is_gone() && !record.is_gone());
+        assert!(gone.is_newer_than(&record) && !record.is_newer_than(&gone));
+        assert!(!gone.is_newer_than(&gone.clone()));
+        assert!(sample("c", 8).is_newer_than(&gone));
+        assert!(stored_is_newer(gone.wire(), record.wire()));
+        assert!(!stored_is_newer(record.wire(), gone.wire()));
+        assert!(stored_is_newer(sample("c", 8).wire(), gone.wire()));
     }
 
     #[test]

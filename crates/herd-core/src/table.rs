@@ -21,6 +21,8 @@ pub struct LocationTable {
     map: Arc<DashMap<Bytes, Record>>,
     /// How many clients `map` holds (exact with one writer, which the replica is).
     clients: Arc<AtomicUsize>,
+    /// How many of them are tombstones ([`Record::is_gone`]).
+    gone: Arc<AtomicUsize>,
 }
 
 /// What offering a record to the table did.
@@ -51,7 +53,9 @@ impl LocationTable {
         match self.map.entry(record.client()) {
             Entry::Occupied(mut stored) => {
                 if record.is_newer_than(stored.get()) {
+                    let was_gone = stored.get().is_gone();
                     stored.insert(record.clone());
+                    self.count_gone(record.is_gone(), was_gone);
                     Offer::Won
                 } else {
                     Offer::Stale
@@ -63,24 +67,43 @@ impl LocationTable {
                 }
                 slot.insert(record.clone());
                 self.clients.fetch_add(1, Ordering::Relaxed);
+                self.count_gone(record.is_gone(), false);
                 Offer::Won
             }
         }
     }
 
-    /// The newest record of `client`, if any.
+    fn count_gone(&self, now_gone: bool, was_gone: bool) {
+        match (now_gone, was_gone) {
+            (true, false) => self.gone.fetch_add(1, Ordering::Relaxed),
+            (false, true) => self.gone.fetch_sub(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+
+    /// The newest record of `client`, if any and if the client was not forgotten since.
     pub fn get(&self, client: &[u8]) -> Option<Record> {
+        self.get_stored(client).filter(|r| !r.is_gone())
+    }
+
+    /// The newest record of `client`, a tombstone included.
+    pub fn get_stored(&self, client: &[u8]) -> Option<Record> {
         self.map.get(client).map(|r| r.clone())
     }
 
-    /// True when `client` has a record.
+    /// True when `client` has a record (a tombstone included: it takes a place too).
     pub fn contains(&self, client: &[u8]) -> bool {
         self.map.contains_key(client)
     }
 
-    /// How many clients are known.
+    /// How many clients have a record, tombstones included (what the table's cap counts).
     pub fn len(&self) -> usize {
         self.clients.load(Ordering::Relaxed)
+    }
+
+    /// How many clients are known: records that are not tombstones.
+    pub fn live_len(&self) -> usize {
+        self.len().saturating_sub(self.gone.load(Ordering::Relaxed))
     }
 
     /// True when no client is known.
@@ -104,22 +127,25 @@ impl LocationTable {
     /// newer record stored meanwhile is judged, not the one a caller saw). Returns whether it
     /// was removed.
     pub fn remove_if(&self, client: &[u8], drop: impl FnOnce(&Record) -> bool) -> bool {
-        let removed = self.map.remove_if(client, |_, r| drop(r)).is_some();
-        if removed {
+        let removed = self.map.remove_if(client, |_, r| drop(r));
+        if let Some((_, r)) = &removed {
             self.clients.fetch_sub(1, Ordering::Relaxed);
+            self.count_gone(false, r.is_gone());
         }
-        removed
+        removed.is_some()
     }
 
     /// Drops every record for which `keep` is false; returns how many were dropped.
     pub fn retain(&self, mut keep: impl FnMut(&Record) -> bool) -> usize {
-        let mut dropped = 0;
+        let (mut dropped, mut gone) = (0, 0);
         self.map.retain(|_, r| {
             let kept = keep(r);
             dropped += usize::from(!kept);
+            gone += usize::from(!kept && r.is_gone());
             kept
         });
         self.clients.fetch_sub(dropped, Ordering::Relaxed);
+        self.gone.fetch_sub(gone, Ordering::Relaxed);
         dropped
     }
 }
@@ -142,5 +168,26 @@ mod tests {
         assert_eq!(table.len(), 1);
         assert_eq!(table.offer_within(&sample("c", 1), 2), Offer::Won);
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn a_tombstone_hides_the_client_and_wins_over_its_record_at_equal_time() {
+        let table = LocationTable::new();
+        let a = sample("a", 5);
+        table.offer(&a);
+        table.offer(&sample("b", 1));
+        let gone = Record::forgetting("B", 9, &a);
+        assert!(gone.is_gone());
+        assert_eq!(table.offer(&gone), Offer::Won);
+        assert_eq!(table.get(b"a"), None);
+        assert_eq!(table.get_stored(b"a"), Some(gone.clone()));
+        assert_eq!((table.len(), table.live_len()), (2, 1));
+        // A late copy of the forgotten record loses; the client's next report wins.
+        assert_eq!(table.offer(&a), Offer::Stale);
+        assert_eq!(table.offer(&sample("a", 6)), Offer::Won);
+        assert_eq!((table.len(), table.live_len()), (2, 2));
+        table.offer(&Record::forgetting("B", 10, &sample("a", 6)));
+        assert_eq!(table.retain(|r| !r.is_gone()), 1);
+        assert_eq!((table.len(), table.live_len()), (1, 1));
     }
 }

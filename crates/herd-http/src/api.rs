@@ -1,15 +1,19 @@
-//! The JSON API: a server's status, the herd's, a client's record, clients near a position.
+//! The JSON API: a server's status, the herd's, a client's record, clients near a position,
+//! and forgetting a client.
 //!
-//! Read-only. `DELETE /api/clients/{id}` answers 405: the replica has no way to forget one
-//! client herd-wide (records carry no deletion, and the wire protocol has no line for one),
-//! and forgetting it here alone would be undone by the next catch-up from a neighbour, or
-//! leave this server's table behind its own watermarks. Forgetting is `storage.forget_after`.
+//! Reads are open to whoever reaches the HTTP listener (loopback by default). The one write,
+//! `DELETE /api/clients/{id}`, forgets a client herd-wide: this server makes a tombstone for
+//! its record, which is stored, flooded and caught up like any record (see
+//! `herd_core::record`), so every server forgets it and a late copy of the old record cannot
+//! bring it back; the client's next IAMAT does. It needs `Authorization: Bearer TOKEN`, the
+//! token being the value of the variable `[herd] api_token_env` names; with none named the API
+//! is read-only and a write answers 405.
 
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -104,7 +108,7 @@ pub fn status_json(state: &HttpState, node: &Node) -> Value {
         "address": address,
         "ready": state.not_ready().is_none(),
         "neighbours": neighbours,
-        "clients": node.table().len(),
+        "clients": node.table().live_len(),
         "connections": traffic.connections.load(relaxed),
         "commands": {
             "IAMAT": traffic.lines(CommandKind::IAmAt),
@@ -170,16 +174,60 @@ async fn client(State(state): State<Arc<HttpState>>, Path(id): Path<String>) -> 
     }
 }
 
-/// `DELETE /api/clients/{id}`: not supported (see the module's note).
-async fn forget() -> Response {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        [(header::ALLOW, "GET")],
-        Json(json!({
-            "error": "the herd cannot forget one client: records flood and catch up, and no deletion travels with them; clients are forgotten by age (storage.forget_after)"
-        })),
-    )
-        .into_response()
+/// `DELETE /api/clients/{id}`: forgets the client herd-wide (see the module's note).
+async fn forget(
+    State(state): State<Arc<HttpState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(token) = &state.api_token else {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET")],
+            Json(json!({
+                "error": "the API is read-only: no token is configured ([herd] api_token_env names the variable holding one)"
+            })),
+        )
+            .into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    if !given.is_some_and(|given| same_bytes(given, token.bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"herd\"")],
+            Json(
+                json!({ "error": "a write needs Authorization: Bearer with the herd's API token" }),
+            ),
+        )
+            .into_response();
+    }
+    let node = match ready(&state) {
+        Ok(node) => node,
+        Err(r) => return r,
+    };
+    match node.forget(id.as_bytes()).await {
+        Ok(Some(tombstone)) => Json(json!({
+            "forgotten": text(tombstone.client_bytes()),
+            "time": text(tombstone.time()),
+            "by": text(tombstone.origin()),
+            "seq": tombstone.seq(),
+        }))
+        .into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no client called {id:?}")),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the tombstone could not be stored: {e}"),
+        ),
+    }
+}
+
+/// Compares a given token with the configured one in time that does not depend on where
+/// they differ (a byte-by-byte `==` would let a caller find the token a byte at a time).
+/// Three lines, so no crate for it.
+fn same_bytes(given: &[u8], token: &[u8]) -> bool {
+    given.len() == token.len() && given.iter().zip(token).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
 }
 
 /// The query of `GET /api/clients`.

@@ -2,6 +2,8 @@
 //!
 //! - `location`: a record this server's table took (from a client or a neighbour), as JSON;
 //! - `link`: `{"peer", "up"}` when a link goes up or down;
+//! - `forget`: a client was forgotten by an operator (`DELETE /api/clients/{id}`), with its
+//!   tombstone as JSON (the client and the client time it was forgotten at);
 //! - `forgot`: clients were forgotten by age (a page reloads its clients);
 //! - `lagged`: `{"missed"}`, when this subscriber fell more than the feed's capacity behind
 //!   and changes were skipped for it (the feed is bounded: a slow page never holds memory).
@@ -28,8 +30,10 @@ fn events_of(change: Result<Change, RecvError>) -> Option<Vec<Event>> {
         Ok(Change::Records(records)) => records
             .iter()
             .map(|r| {
+                // A tombstone: the client was forgotten (`DELETE /api/clients/{id}`).
+                let kind = if r.is_gone() { "forget" } else { "location" };
                 Event::default()
-                    .event("location")
+                    .event(kind)
                     .data(record_json(r).to_string())
             })
             .collect(),

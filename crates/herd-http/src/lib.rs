@@ -26,7 +26,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use herd_server::config::Config;
+use herd_server::config::{Config, Secret};
 use herd_server::node::Node;
 use prometheus_client::registry::Registry;
 use serde_json::json;
@@ -75,6 +75,8 @@ pub struct HttpState {
     index: ClientIndex,
     /// Asks the other servers' HTTP sides for `/api/herd`.
     peers: reqwest::Client,
+    /// The bearer token writes need (`[herd] api_token_env`); none: the API is read-only.
+    api_token: Option<Secret>,
 }
 
 /// How long `/api/herd` waits for another server's status.
@@ -105,6 +107,7 @@ impl HttpState {
             registry: OnceLock::new(),
             index: ClientIndex::default(),
             peers,
+            api_token: config.api_token.clone(),
         })
     }
 

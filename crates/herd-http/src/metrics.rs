@@ -140,7 +140,7 @@ impl Collector for HerdCollector {
             "herd_clients",
             "Clients in this server's location table.",
             Gauge,
-            n(node.table().len() as u64),
+            n(node.table().live_len() as u64),
         )?;
         single(
             e,

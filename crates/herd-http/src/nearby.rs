@@ -90,6 +90,9 @@ impl ClientIndex {
             let mut at = HashMap::new();
             let mut entries = Vec::new();
             table.for_each(|r| {
+                if r.is_gone() {
+                    return;
+                }
                 let (lat, lng) = r.position();
                 let point = unit(lat, lng);
                 at.insert(r.client(), point);

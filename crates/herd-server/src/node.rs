@@ -308,6 +308,42 @@ impl Node {
         }
     }
 
+    /// Forgets `client` herd-wide (an operator's `DELETE`): a tombstone is numbered, stored
+    /// and flooded like a client's record (see [`Record::forgetting`]). Returns it, with what
+    /// its durability waits on under `fsync = "always"` (forwarded first, like a record), or
+    /// `None` when the client is unknown here.
+    ///
+    /// # Errors
+    /// When the lease its number needs, or the tombstone itself, could not be stored.
+    pub async fn forget(&self, client: &[u8]) -> Result<Option<Record>, StoreError> {
+        let mut held = self.held_forwards();
+        let (tombstone, durable) = loop {
+            let mut permit = self.reserve().await;
+            let mut actions = Vec::new();
+            let forgotten = {
+                let mut replica = self.replica();
+                let now = crate::server::connection::now_nanos();
+                let forgotten = replica.forget(client, now, &mut actions);
+                let durable = self.persist(&actions, &mut permit);
+                forgotten.map(|t| (t, durable))
+            };
+            match forgotten {
+                Ok(done) => {
+                    self.carry_out(actions, &mut held);
+                    break done;
+                }
+                Err(ReportError::NeedLease(need)) => self.renew_lease(need.lease).await?,
+                // Forgetting checks no limits.
+                Err(ReportError::Refused(_)) => return Ok(None),
+            }
+        };
+        held.flush();
+        if let Some(durable) = durable {
+            durable.wait().await?;
+        }
+        Ok(tombstone)
+    }
+
     /// Stores (and syncs) the sequence lease `lease`, then lets the replica number under it.
     async fn renew_lease(&self, lease: u64) -> Result<(), StoreError> {
         let _one = self.lease_renewal.lock().await;

@@ -315,6 +315,29 @@ impl Replica {
         Ok(record)
     }
 
+    /// Forgets `client` (an operator's `DELETE`): numbers a tombstone for its record and
+    /// offers it like a client's record, appending its forwards and its persisting. Returns
+    /// the tombstone, or `None` when the client has no record (or is forgotten already):
+    /// nothing changes then.
+    ///
+    /// # Errors
+    /// [`ReportError::NeedLease`] as for [`Replica::client`]; nothing changed then.
+    pub fn forget(
+        &mut self,
+        client: &[u8],
+        now_nanos: i128,
+        actions: &mut Vec<Action>,
+    ) -> Result<Option<Record>, ReportError> {
+        let Some(record) = self.table.get(client) else {
+            return Ok(None);
+        };
+        let now_micros = u64::try_from(now_nanos / 1000).unwrap_or(0);
+        let seq = self.numbers.next(now_micros)?;
+        let tombstone = Record::forgetting(&self.me, seq, &record);
+        self.offer(tombstone.clone(), None, actions);
+        Ok(Some(tombstone))
+    }
+
     /// Checks a client's report against the limits before anything changes; returns its
     /// time difference (`now_nanos` minus the client's time).
     fn admit(&self, report: &ClientReport<'_>, now_nanos: i128) -> Result<i128, Refusal> {

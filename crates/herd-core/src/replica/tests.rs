@@ -724,3 +724,43 @@ fn a_client_reported_again_after_the_forgetting_scan_is_kept() {
     assert_eq!(r.table().get(b"stays"), Some(rec("stays", 30)));
     assert_eq!(r.table().len(), 1);
 }
+
+#[test]
+fn forgetting_floods_a_tombstone_that_a_late_copy_cannot_undo() {
+    let mut r = replica(2);
+    let mut a = Vec::new();
+    assert_eq!(r.forget(b"c", T, &mut a), Ok(None), "an unknown client");
+    let record = client(&mut r, "c", "0.5", 1_000_000, &mut a);
+    a.clear();
+    let gone = match r.forget(b"c", T, &mut a) {
+        Err(ReportError::NeedLease(NeedLease { lease })) => {
+            r.lease_stored(lease);
+            r.forget(b"c", T, &mut a)
+        }
+        other => other,
+    }
+    .unwrap()
+    .expect("a known client is forgotten");
+    assert!(gone.is_gone() && gone.seq() > record.seq());
+    assert_eq!(gone.origin(), b"Me");
+    let forwards = a
+        .iter()
+        .filter(|x| matches!(x, Action::Forward { record, .. } if record == &gone))
+        .count();
+    assert_eq!(forwards, 2, "sent to every neighbour: {a:?}");
+    assert!(a
+        .iter()
+        .any(|x| matches!(x, Action::Persist(p) if p == &gone)));
+    assert_eq!(r.table().get(b"c"), None);
+    a.clear();
+    assert_eq!(r.forget(b"c", T, &mut a), Ok(None), "forgotten already");
+    // The forgotten record coming back from a neighbour changes nothing.
+    let late = Event::Peer { from: 0, record };
+    assert!(!r.handle(late, T, &mut a));
+    assert_eq!(r.table().get(b"c"), None);
+    // Read back from disk, the tombstone still wins.
+    let mut back = replica(2);
+    back.restore(b"c", gone.wire_bytes()).unwrap();
+    assert_eq!(back.table().get(b"c"), None);
+    assert_eq!(back.table().get_stored(b"c"), Some(gone));
+}

@@ -167,6 +167,13 @@ function listen() {
   feed.onopen = () => { badge.textContent = "events: live"; badge.className = "badge live"; };
   feed.onerror = () => { badge.textContent = "events: reconnecting"; badge.className = "badge"; };
   feed.addEventListener("location", (e) => place(JSON.parse(e.data)));
+  feed.addEventListener("forget", (e) => {
+    const client = JSON.parse(e.data).client;
+    const dot = clients.get(client);
+    if (dot) dot.remove();
+    clients.delete(client);
+    document.getElementById("client-count").textContent = "(" + clients.size + ")";
+  });
   feed.addEventListener("link", () => refreshHerd());
   feed.addEventListener("lagged", () => loadClients());
   feed.addEventListener("forgot", () => {

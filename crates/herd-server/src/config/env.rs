@@ -1,5 +1,6 @@
 //! The one place the config reads the process environment: the variables that
-//! `places.api_key_env` and `herd.secret_env` name.
+//! `places.api_key_env`, `herd.secret_env`, `herd.previous_secret_env` and
+//! `herd.api_token_env` name.
 
 use super::sections::ConfigFile;
 
@@ -14,6 +15,8 @@ pub(crate) struct Env {
     pub secret: Option<Vec<u8>>,
     /// The value of the variable `herd.previous_secret_env` names, likewise.
     pub previous_secret: Option<Vec<u8>>,
+    /// The value of the variable `herd.api_token_env` names, likewise.
+    pub api_token: Option<Vec<u8>>,
 }
 
 impl Env {
@@ -30,6 +33,12 @@ impl Env {
             previous_secret: written
                 .herd
                 .previous_secret_env
+                .as_ref()
+                .and_then(std::env::var_os)
+                .map(std::ffi::OsString::into_encoded_bytes),
+            api_token: written
+                .herd
+                .api_token_env
                 .as_ref()
                 .and_then(std::env::var_os)
                 .map(std::ffi::OsString::into_encoded_bytes),

@@ -87,6 +87,9 @@ pub struct Config {
     pub secret: Option<Secret>,
     /// The secret being replaced (`herd.previous_secret_env`): accepted, not offered first.
     pub previous_secret: Option<Secret>,
+    /// The bearer token HTTP writes need (`herd.api_token_env`); `None`: the API is
+    /// read-only.
+    pub api_token: Option<Secret>,
     /// The herd CA, when `[herd.tls]` is set: its certificates, loaded.
     pub tls: Option<HerdTls>,
     /// The servers, in file order.

@@ -68,6 +68,9 @@ pub struct HerdConfig {
     /// The environment variable holding the secret being replaced, accepted (never offered
     /// first) while a new `secret_env` rolls through the herd.
     pub previous_secret_env: Option<String>,
+    /// The environment variable holding the bearer token that HTTP writes need
+    /// (`DELETE /api/clients/{id}`, at least 32 bytes); without it the HTTP API is read-only.
+    pub api_token_env: Option<String>,
     /// `[herd.tls]`: the herd's own CA, for mutual TLS with certificates that name servers.
     pub tls: Option<TlsSection>,
     /// Whether servers may listen beyond loopback with no secret, accepting any connection
@@ -114,6 +117,7 @@ impl Default for HerdConfig {
         HerdConfig {
             secret_env: None,
             previous_secret_env: None,
+            api_token_env: None,
             tls: None,
             insecure_links: false,
             catch_up: true,

@@ -21,6 +21,7 @@ fn secret_problem(text: &str, secret: Option<&[u8]>) -> String {
         api_key_set: true,
         secret: secret.map(<[u8]>::to_vec),
         previous_secret: None,
+        api_token: None,
     };
     problem_with(text, env)
 }
@@ -32,6 +33,7 @@ fn problem(text: &str) -> String {
             api_key_set: true,
             secret: None,
             previous_secret: None,
+            api_token: None,
         },
     )
 }
@@ -78,6 +80,7 @@ fn keys_left_out_keep_the_documented_defaults() {
         HerdConfig {
             secret_env: None,
             previous_secret_env: None,
+            api_token_env: None,
             tls: None,
             insecure_links: false,
             catch_up: true,
@@ -110,6 +113,7 @@ fn every_key_is_read() {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
         previous_secret: None,
+        api_token: None,
     };
     let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(
@@ -314,6 +318,7 @@ fn a_google_provider_needs_its_key_variable_set() {
         api_key_set: false,
         secret: None,
         previous_secret: None,
+        api_token: None,
     };
     assert_eq!(
         problem_with(
@@ -446,6 +451,7 @@ fn a_named_secret_must_be_set_and_long_enough() {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
         previous_secret: None,
+        api_token: None,
     };
     let c = parse_in(&text, "t.toml", |_| env).unwrap();
     assert_eq!(c.secret.unwrap().bytes(), SECRET);
@@ -490,6 +496,7 @@ fn beyond_loopback_a_herd_needs_a_secret_or_says_insecure_links() {
             api_key_set: true,
             secret: Some(SECRET.to_vec()),
             previous_secret: None,
+            api_token: None,
         };
         assert!(parse_in(&sealed, "t.toml", |_| env).is_ok());
     }
@@ -507,6 +514,7 @@ fn with_secret(text: &str) -> Result<Config, ConfigError> {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
         previous_secret: None,
+        api_token: None,
     })
 }
 
@@ -588,6 +596,7 @@ fn a_previous_secret_is_optional_checked_when_set_and_needs_a_current_one() {
         api_key_set: true,
         secret: Some(SECRET.to_vec()),
         previous_secret: previous.map(<[u8]>::to_vec),
+        api_token: None,
     };
     // Unset: one secret.
     let c = parse_in(&text, "t.toml", |_| env(None)).unwrap();

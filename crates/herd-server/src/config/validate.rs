@@ -44,6 +44,12 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
             "a previous secret needs a current one in [herd] secret_env",
         ));
     }
+    let api_token = secret_of(
+        &written.herd.api_token_env,
+        "herd.api_token_env",
+        &env.api_token,
+        file,
+    )?;
     let tls = match &written.herd.tls {
         Some(section) => Some(tls::resolve(section, &written.servers, &mut servers, file)?),
         None => None,
@@ -58,6 +64,7 @@ pub(crate) fn validate(written: ConfigFile, env: &Env, file: &str) -> Result<Con
         herd: written.herd,
         secret,
         previous_secret,
+        api_token,
         tls,
         servers,
     })
@@ -78,22 +85,30 @@ fn secret_of(
     let Some(var) = var else {
         return Ok(None);
     };
+    let (lack, guessed) = if field == "herd.api_token_env" {
+        ("HTTP writes have no token to check", "it could be guessed")
+    } else {
+        (
+            "the servers have no secret to prove",
+            "it could be guessed from one handshake",
+        )
+    };
     match value {
         None => Err(ConfigError::new(
             file,
             field,
-            format!("the environment variable {var} is not set, so the servers have no secret to prove ({GEN_HINT})"),
+            format!("the environment variable {var} is not set, so {lack} ({GEN_HINT})"),
         )),
         Some(bytes) if bytes.is_empty() => Err(ConfigError::new(
             file,
             field,
-            format!("the environment variable {var} is empty, so the servers have no secret to prove ({GEN_HINT})"),
+            format!("the environment variable {var} is empty, so {lack} ({GEN_HINT})"),
         )),
         Some(bytes) if bytes.len() < MIN_SECRET_BYTES => Err(ConfigError::new(
             file,
             field,
             format!(
-                "the secret in {var} is {} bytes, fewer than {MIN_SECRET_BYTES}: it could be guessed from one handshake ({GEN_HINT})",
+                "the secret in {var} is {} bytes, fewer than {MIN_SECRET_BYTES}: {guessed} ({GEN_HINT})",
                 bytes.len()
             ),
         )),

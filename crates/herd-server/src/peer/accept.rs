@@ -135,9 +135,11 @@ pub async fn open_link(
     }
 }
 
-/// The table as `client origin time location` lines, sorted by client, for `herd dump`.
+/// The table as `client origin time location` lines, sorted by client, for `herd dump`
+/// (forgotten clients left out, as for every reader of the table).
 pub fn dump(node: &Node) -> Vec<u8> {
     let mut records = node.table().snapshot();
+    records.retain(|r| !r.is_gone());
     records.sort_by(|a, b| a.client_bytes().cmp(b.client_bytes()));
     let mut out = Vec::with_capacity(records.len() * 64);
     for r in records {

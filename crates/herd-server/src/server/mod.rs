@@ -313,7 +313,7 @@ async fn recover(
     let stats = &recovered.stats;
     let line = format!(
         "recovered {} clients from {} stored records in {} ms ({} torn bytes cut, {unreadable} unreadable)",
-        replica.table().len(),
+        replica.table().live_len(),
         stats.records_read,
         stats.elapsed.as_millis(),
         stats.torn_bytes_cut
