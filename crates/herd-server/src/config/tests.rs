@@ -618,6 +618,7 @@ fn a_previous_secret_is_optional_checked_when_set_and_needs_a_current_one() {
         api_key_set: true,
         secret: None,
         previous_secret: Some(old.to_vec()),
+        api_token: None,
     })
     .unwrap_err();
     assert!(e.to_string().contains("needs a current one"), "{e}");
