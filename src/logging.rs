@@ -60,6 +60,16 @@ pub fn notice(message: &str) {
     }
 }
 
+/// A problem the command gets over (a stream that drops and is dialed again): `herd: message`
+/// as text, a `WARN` line as JSON.
+pub fn warn(message: &str) {
+    if json() {
+        json_line("WARN", message);
+    } else {
+        eprintln!("herd: {message}");
+    }
+}
+
 /// The error that ends the command: `herd: message` as text, an `ERROR` line as JSON.
 pub fn fatal(message: &str) {
     if json() {

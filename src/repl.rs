@@ -207,7 +207,8 @@ pub fn run(addr: SocketAddr, target: &str, drain: Duration) -> anyhow::Result<()
             // The editor may be waiting for a key in raw mode: put the terminal back, say why,
             // and end here (the history is written line by line, so nothing is lost).
             terminal.restore();
-            eprintln!("\nherd: {addr}: {ended}");
+            println!();
+            crate::logging::fatal(&format!("{addr}: {ended}"));
             std::process::exit(1);
         })
     };

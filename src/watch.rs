@@ -287,8 +287,8 @@ async fn follow(target: &str, addr: SocketAddr, filter: &Filter, json: bool) -> 
             Ok(answer) => format!("{url} answered {}", answer.status()),
             Err(e) => format!("cannot reach {url}: {e}"),
         };
-        crate::logging::notice(&format!(
-            "herd: watch: {why}; trying again in {}",
+        crate::logging::warn(&format!(
+            "watch: {why}; trying again in {}",
             humantime::format_duration(backoff)
         ));
         tokio::time::sleep(backoff).await;

@@ -166,3 +166,22 @@ fn status_shows_every_server_and_a_dead_one_as_down_with_a_non_zero_exit() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\nB "));
 }
+
+#[test]
+fn watch_dials_again_when_the_server_comes_back() {
+    let mut herd = ProcHerd::with_http(&[("A", &[])], "");
+    herd.start("A");
+    let config = herd.config.to_str().unwrap().to_string();
+    let (_watch, lines) = spawn(&["watch", "A", "--config", &config]);
+    let time = std::cell::Cell::new(1_621_464_827u64);
+    let iamat = |herd: &ProcHerd, client: &str| {
+        time.set(time.get() + 1);
+        let line = format!("IAMAT {client} +34.068930-118.445127 {}", time.get());
+        send(herd, "A", &line);
+    };
+    lines_until(&lines, "location kiwi", || iamat(&herd, "kiwi"));
+    herd.kill("A");
+    herd.start("A");
+    // Only the restarted server hears of kea.
+    lines_until(&lines, "location kea", || iamat(&herd, "kea"));
+}
