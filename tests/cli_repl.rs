@@ -108,3 +108,36 @@ fn a_lost_connection_is_one_line_and_a_non_zero_exit() {
         "a lost connection exits 1"
     );
 }
+
+#[test]
+fn without_a_terminal_stdin_is_copied_like_nc_with_no_prompt() {
+    use std::io::Write;
+    let herd = one_server();
+    let mut child = Command::new(herd_bin())
+        .args(["client", "A", "--config"])
+        .arg(&herd.config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"IAMAT kiwi +34.068930-118.445127 1621464827.5\nFOO bar\n")
+        .unwrap();
+    // End of input: the client half-closes and prints every answer.
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text:?}");
+    assert!(is_the_kiwi_at_line(lines[0]), "{text:?}");
+    assert_eq!(lines[1], "? FOO bar");
+    assert!(!text.contains("A> "), "{text:?}");
+}
+
+/// Whether `line` is the AT answer to the IAMAT above.
+fn is_the_kiwi_at_line(line: &str) -> bool {
+    line.starts_with("AT A ") && line.ends_with(" kiwi +34.068930-118.445127 1621464827.5")
+}
