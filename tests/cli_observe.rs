@@ -20,6 +20,25 @@ impl Drop for Guard {
     }
 }
 
+impl Guard {
+    /// Sends SIGINT (what Ctrl-C sends) by process id and waits, bounded, for the exit status.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "no exit after SIGINT");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 /// Starts `herd ARGS...`, its stdout lines arriving on the receiver.
 fn spawn(args: &[&str]) -> (Guard, Receiver<String>) {
     let mut child = Command::new(herd_bin())
@@ -172,7 +191,7 @@ fn watch_dials_again_when_the_server_comes_back() {
     let mut herd = ProcHerd::with_http(&[("A", &[])], "");
     herd.start("A");
     let config = herd.config.to_str().unwrap().to_string();
-    let (_watch, lines) = spawn(&["watch", "A", "--config", &config]);
+    let (mut watch, lines) = spawn(&["watch", "A", "--config", &config]);
     let time = std::cell::Cell::new(1_621_464_827u64);
     let iamat = |herd: &ProcHerd, client: &str| {
         time.set(time.get() + 1);
@@ -184,4 +203,9 @@ fn watch_dials_again_when_the_server_comes_back() {
     herd.start("A");
     // Only the restarted server hears of kea.
     lines_until(&lines, "location kea", || iamat(&herd, "kea"));
+    assert_eq!(
+        watch.interrupt().code(),
+        Some(0),
+        "Ctrl-C ends a watch with 0"
+    );
 }
