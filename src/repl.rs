@@ -119,10 +119,12 @@ struct TerminalState(Option<nix::sys::termios::Termios>);
 
 #[cfg(unix)]
 impl TerminalState {
+    /// The settings now (none when stdin is not a terminal).
     fn save() -> TerminalState {
         TerminalState(nix::sys::termios::tcgetattr(std::io::stdin()).ok())
     }
 
+    /// Puts the saved settings back.
     fn restore(&self) {
         if let Some(t) = &self.0 {
             let _ = nix::sys::termios::tcsetattr(

@@ -30,6 +30,7 @@ impl Row {
         self.http.is_some() && self.answer.is_err()
     }
 
+    /// `ready`, `not ready (why)`, `down` or `no http`.
     fn state(&self) -> String {
         match (&self.http, &self.answer) {
             (None, _) => "no http".to_string(),
@@ -42,6 +43,7 @@ impl Row {
         }
     }
 
+    /// How many clients its table holds, or `-`.
     fn clients(&self) -> String {
         match &self.answer {
             Ok(v) => v["clients"]
@@ -82,6 +84,7 @@ impl Row {
         }
     }
 
+    /// The row for `--json`: the server's own status JSON as it sent it, or the error.
     fn to_json(&self) -> Value {
         json!({
             "server": self.name,
