@@ -4,11 +4,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use clap_complete::Shell;
+
+use crate::logging::LogFormat;
 
 /// An application server herd: peers that flood client locations and answer what is near them.
 #[derive(Parser)]
 #[command(name = "herd", version, about)]
 pub struct Cli {
+    /// How diagnostics on stderr are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,7 +36,8 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Send lines to a server and print the answers; with no LINE, copy stdin like nc.
+    /// Send lines to a server and print the answers; with no LINE, a prompt on a terminal
+    /// (history, Tab completes), else copy stdin like nc.
     Client {
         /// A server name of the config, or HOST:PORT.
         target: String,
@@ -42,6 +49,44 @@ pub enum Command {
         /// How long to wait for the answers, e.g. 10s.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: Duration,
+    },
+    /// Follow a server's live events (GET /events), one line each, until Ctrl-C.
+    Watch {
+        /// A server name of the config (its `http`), or the HOST:PORT of an HTTP listener.
+        target: String,
+        /// Only the locations of this client.
+        #[arg(long, conflicts_with = "near")]
+        client: Option<String>,
+        /// Only the locations within KM kilometres of LAT,LNG, e.g. 34.07,-118.44,10.
+        #[arg(long, value_name = "LAT,LNG,KM", allow_hyphen_values = true)]
+        near: Option<String>,
+        /// Print each event's JSON instead of a line of text.
+        #[arg(long)]
+        json: bool,
+        /// The herd's config file, to resolve server names (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Ask every server of the config (or TARGET) how it is: ready, clients, links.
+    /// Exits 1 when a server does not answer.
+    Status {
+        /// Only this server (a name of the config, or the HOST:PORT of an HTTP listener).
+        target: Option<String>,
+        /// Print the servers' status JSON, combined.
+        #[arg(long)]
+        json: bool,
+        /// The herd's config file (default: the built-in herd).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// How long to wait for each server.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Print a completion script for SHELL on stdout, e.g.
+    /// `herd completions bash > ~/.local/share/bash-completion/completions/herd`.
+    Completions {
+        /// The shell.
+        shell: Shell,
     },
     /// Print a server's table (client, origin, time, location) sorted by client.
     Dump {

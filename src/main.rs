@@ -5,8 +5,12 @@
 
 mod certs;
 mod cli;
+mod logging;
+mod repl;
+mod status;
+mod watch;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,17 +28,11 @@ use cli::{CertsCommand, Cli, Command, ConfigCommand, PlacesCommand, SecretComman
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "herd=info".into()),
-        )
-        .init();
+    logging::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("herd: cannot start the runtime: {e}");
+            logging::fatal(&format!("cannot start the runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -45,7 +43,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("herd: {e:#}");
+            logging::fatal(&format!("{e:#}"));
             exit_code(&e)
         }
     }
@@ -90,6 +88,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             timeout,
         } => client(&target, &lines, config.as_deref(), timeout).await,
+        Command::Watch {
+            target,
+            client,
+            near,
+            json,
+            config,
+        } => {
+            let filter = watch::Filter::from_args(client, near.as_deref())?;
+            let config = Config::load_or_builtin(config.as_deref())?;
+            watch::run(&target, &config, filter, json).await
+        }
+        Command::Status {
+            target,
+            json,
+            config,
+            timeout,
+        } => {
+            let config = Config::load_or_builtin(config.as_deref())?;
+            status::run(target.as_deref(), &config, timeout, json).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "herd", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Dump {
             target,
             config,
@@ -138,12 +161,12 @@ async fn serve(name: &str, config: Option<&Path>) -> anyhow::Result<()> {
         }
         None => String::new(),
     };
-    eprintln!(
+    logging::notice(&format!(
         "{name} listening on {} (links on {}; log: {}{http_note})",
         running.addr,
         running.peer_addr,
         running.log_path.display()
-    );
+    ));
     wait_for_signal().await;
     running.shutdown().await;
     if let Some(http) = http {
@@ -163,7 +186,9 @@ async fn up(config: Option<&Path>) -> anyhow::Result<()> {
         let secret = herd_server::config::Secret::generate();
         // So that `herd dump` (run by the same user, from the same folder) can prove it.
         if let Err(e) = write_up_secret(&config.storage.dir, &secret) {
-            eprintln!("herd: warning: `herd dump` will not reach this herd: {e}");
+            logging::notice(&format!(
+                "herd: warning: `herd dump` will not reach this herd: {e}"
+            ));
         }
         config.secret = Some(secret);
     }
@@ -270,8 +295,8 @@ async fn stop_http(https: Vec<Option<HttpServer>>) {
     }
 }
 
-/// `herd client TARGET [LINE...]`: sends the lines and prints the answers, or copies stdin
-/// like nc when there are none.
+/// `herd client TARGET [LINE...]`: sends the lines and prints the answers; with none, a
+/// prompt on a terminal, else copies stdin like nc.
 async fn client(
     target: &str,
     lines: &[String],
@@ -280,7 +305,10 @@ async fn client(
 ) -> anyhow::Result<()> {
     let config = Config::load_or_builtin(config)?;
     let addr = resolve_target(target, &config).await?;
-    if lines.is_empty() {
+    if lines.is_empty() && std::io::stdin().is_terminal() {
+        let target = target.to_string();
+        tokio::task::spawn_blocking(move || repl::run(addr, &target, timeout)).await??;
+    } else if lines.is_empty() {
         herd_server::client::interactive(addr)
             .await
             .with_context(|| format!("talking to {addr}"))?;
