@@ -6,6 +6,9 @@
 //! - [`api`]: `GET /api/status`, `GET /api/herd`, `GET /api/clients/{id}`,
 //!   `GET /api/clients?near=LAT,LNG&radius_km=R&limit=N` (through [`nearby`]'s R-tree);
 //! - [`events`]: `GET /events`, Server-Sent Events of new locations and links going up/down;
+//! - [`ws`]: `GET /ws`, the same events over a WebSocket (for pages of this server and tools);
+//! - [`subscription`]: what an `/events` or `/ws` subscriber gets (one client, an area, all),
+//!   and the cap on live subscribers;
 //! - [`dashboard`]: `GET /`, the page, compiled into the binary.
 //!
 //! The HTTP side only reads: it never changes a server's table (see `api` on `DELETE`).
@@ -17,6 +20,8 @@ pub mod dashboard;
 pub mod events;
 pub mod metrics;
 pub mod nearby;
+pub mod subscription;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -34,6 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use nearby::ClientIndex;
+use subscription::Subscribers;
 
 /// Why the HTTP side could not start.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +81,8 @@ pub struct HttpState {
     index: ClientIndex,
     /// Asks the other servers' HTTP sides for `/api/herd`.
     peers: reqwest::Client,
+    /// The live subscribers of `/events` and `/ws`: their cap and counters.
+    subscribers: Arc<Subscribers>,
 }
 
 /// How long `/api/herd` waits for another server's status.
@@ -105,6 +113,7 @@ impl HttpState {
             registry: OnceLock::new(),
             index: ClientIndex::default(),
             peers,
+            subscribers: Arc::default(),
         })
     }
 
@@ -114,7 +123,9 @@ impl HttpState {
         if self.node.set(node.clone()).is_err() {
             return;
         }
-        let _ = self.registry.set(metrics::registry(node.clone()));
+        let _ = self
+            .registry
+            .set(metrics::registry(node.clone(), self.subscribers.clone()));
         node.tasks
             .spawn(nearby::keep(node.clone(), self.index.clone()));
     }
@@ -160,6 +171,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics_page))
         .merge(api::routes())
         .route("/events", get(events::events))
+        .route("/ws", get(ws::ws))
         .merge(dashboard::routes())
         .layer(axum::middleware::map_response(content_security_policy))
         .with_state(state)
