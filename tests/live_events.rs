@@ -9,6 +9,8 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::events::{SseClient, Subscriber, WsClient};
@@ -19,17 +21,25 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 /// One server with no neighbours: every event comes from the test's own IAMATs.
 const SOLO: &[(&str, &[&str])] = &[("Solo", &[])];
 
-/// A started one-server herd with HTTP, and its HTTP address.
-fn solo() -> (ProcHerd, SocketAddr) {
+/// A started one-server herd with HTTP, ready, and its HTTP address.
+async fn solo() -> (ProcHerd, SocketAddr) {
     let mut herd = ProcHerd::with_http(SOLO, "");
     herd.start_all();
     let http = herd.http_addr("Solo");
+    let start = Instant::now();
+    while get(&format!("http://{http}/readyz")).await.0 != 200 {
+        assert!(start.elapsed() < DEADLINE, "the server never got ready");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     (herd, http)
 }
 
-/// Reports `client` at `location` to the server.
+/// Reports `client` at `location` to the server, each report newer than the last (so each
+/// is a change).
 async fn iamat(herd: &ProcHerd, client: &str, location: &str) {
-    let line = format!("IAMAT {client} {location} 1700000000");
+    static TIME: AtomicU64 = AtomicU64::new(1_700_000_000);
+    let time = TIME.fetch_add(1, Ordering::Relaxed);
+    let line = format!("IAMAT {client} {location} {time}");
     let answer = ask(herd.addr("Solo"), &[line.as_str()]).await;
     assert!(answer.starts_with("AT Solo "), "{answer}");
 }
@@ -43,7 +53,7 @@ const SYDNEY: &str = "-33.86+151.20";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_subscribers_get_what_they_asked_for() {
-    let (herd, http) = solo();
+    let (herd, http) = solo().await;
 
     // Everything, by default; the server confirms the filter first.
     let mut all = WsClient::open(http, "/ws", None, None).await.unwrap();
@@ -121,7 +131,7 @@ async fn websocket_subscribers_get_what_they_asked_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_upgrades_from_pages_of_other_sites_are_forbidden() {
-    let (_herd, http) = solo();
+    let (_herd, http) = solo().await;
     let own = format!("http://{http}");
     let mut same = WsClient::open(http, "/ws", Some(&own), None).await.unwrap();
     assert_eq!(same.next().await.0, "subscribed");
@@ -139,7 +149,7 @@ async fn websocket_upgrades_from_pages_of_other_sites_are_forbidden() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_subscribers_get_one_client_or_one_area() {
-    let (herd, http) = solo();
+    let (herd, http) = solo().await;
     let mut client = SseClient::open(http, "/events?client=kiwi", None).await;
     assert_eq!(client.status, 200);
     let target = format!("/events?near={}&radius_km={}", LA.0, LA.1);
@@ -203,10 +213,11 @@ async fn flood(addr: SocketAddr, count: usize) {
     tokio::join!(send(0, 2), send(1, 2));
 }
 
-/// How many changes the flood makes: several times what the feed holds for a subscriber
-/// (`herd_server::stats::FEED_CAPACITY`, 4,096) plus what the sockets of a stopped reader
-/// can hold (a few hundred events of some 300 bytes).
-const FLOOD: usize = 30_000;
+/// How many changes the flood makes: well over what the feed holds for a subscriber
+/// (`herd_server::stats::FEED_CAPACITY`, 4,096) plus what a stopped reader's connection can
+/// hold (`herd_http::SEND_BUFFER_BYTES` doubled, hyper's buffer of some 400 KiB, the small
+/// receive buffer: about 3,000 events of some 330 bytes).
+const FLOOD: usize = 20_000;
 
 /// A subscriber that stopped reading while many changes flowed is told `lagged` once it
 /// reads again, then gets the newest changes; a subscriber that kept reading got them all.
@@ -241,7 +252,8 @@ async fn lagged_then_caught_up<S: Subscriber>(herd: &ProcHerd, slow: &mut S, rea
         lagged.len()
     );
     let (_, metrics) = get(&format!("http://{}/metrics", herd.http_addr("Solo"))).await;
-    assert!(metrics.contains("herd_events_missed_total "), "{metrics}");
+    let counted = sample(&metrics, "herd_events_missed_total").unwrap();
+    assert!(counted >= missed as f64, "{counted} < {missed}");
 }
 
 /// GETs `url`: status and body.
@@ -258,12 +270,18 @@ async fn get(url: &str) -> (u16, String) {
     (answer.status().as_u16(), answer.text().await.unwrap())
 }
 
+/// The value of the sample `name` (labels included, as written) in Prometheus text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// The receive buffer of a subscriber that stops reading, in bytes (the kernel's least).
 const SMALL_BUFFER: u32 = 4096;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_subscriber_that_stops_reading_is_told_it_lagged() {
-    let (herd, http) = solo();
+    let (herd, http) = solo().await;
     let mut slow = WsClient::open(http, "/ws", None, Some(SMALL_BUFFER))
         .await
         .unwrap();
@@ -275,7 +293,7 @@ async fn a_websocket_subscriber_that_stops_reading_is_told_it_lagged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sse_subscriber_that_stops_reading_is_told_it_lagged() {
-    let (herd, http) = solo();
+    let (herd, http) = solo().await;
     let mut slow = SseClient::open(http, "/events", Some(SMALL_BUFFER)).await;
     assert_eq!(slow.status, 200);
     let mut reading = SseClient::open(http, "/events", None).await;
@@ -285,7 +303,7 @@ async fn an_sse_subscriber_that_stops_reading_is_told_it_lagged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_beyond_the_cap_are_refused_with_503() {
     use herd_http::subscription::MAX_SUBSCRIBERS;
-    let (herd, http) = solo();
+    let (herd, http) = solo().await;
     let mut streams = Vec::new();
     for _ in 0..MAX_SUBSCRIBERS - 1 {
         let sse = SseClient::open(http, "/events", None).await;
@@ -303,25 +321,29 @@ async fn subscribers_beyond_the_cap_are_refused_with_503() {
         Some(503)
     );
     let (_, metrics) = get(&format!("http://{http}/metrics")).await;
-    assert!(
-        metrics.contains(&format!("\nherd_event_subscribers {MAX_SUBSCRIBERS}\n")),
+    assert_eq!(
+        sample(&metrics, "herd_event_subscribers"),
+        Some(MAX_SUBSCRIBERS as f64),
         "{metrics}"
     );
-    assert!(metrics.contains("\nherd_event_subscribers_refused_total 2\n"));
+    assert_eq!(
+        sample(&metrics, "herd_event_subscribers_refused_total"),
+        Some(2.0)
+    );
 
     // The live ones still get events; one that leaves makes room.
     iamat(&herd, "kiwi", WESTWOOD).await;
     assert_eq!(last.locations_until("kiwi").await, ["kiwi"]);
     assert_eq!(streams[0].locations_until("kiwi").await, ["kiwi"]);
     last.close().await;
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let mut again = loop {
         match WsClient::open(http, "/ws", None, None).await {
             Ok(ws) => break ws,
             Err(status) => assert_eq!(status, 503),
         }
         assert!(start.elapsed() < DEADLINE, "the slot was never given back");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(again.next().await.0, "subscribed");
 }

@@ -30,6 +30,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use herd_server::config::Config;
 use herd_server::node::Node;
@@ -240,10 +241,22 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
         .map_err(|source| HttpError::Bind { addr, source })
 }
 
+/// The kernel's send buffer of each HTTP connection, in bytes (Linux doubles it). Fixed, so
+/// that a live-event subscriber that stops reading holds this much of the kernel's memory
+/// (plus hyper's own buffer), not what autotuning would grow it to (4 MiB by default), and is
+/// told `lagged` soon instead of reading minutes-old events; ample for every answer here.
+pub const SEND_BUFFER_BYTES: usize = 256 * 1024;
+
 /// Serves `state` on `listener` until `stop` is cancelled; then lets open requests finish
 /// (live event streams end with their node's shutdown).
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>, stop: CancellationToken) {
     let app = router(state);
+    let listener = listener.tap_io(|connection| {
+        let socket = socket2::SockRef::from(&*connection);
+        if let Err(e) = socket.set_send_buffer_size(SEND_BUFFER_BYTES) {
+            tracing::debug!("HTTP connection keeps its send buffer: {e}");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await;
