@@ -83,6 +83,13 @@ impl Filter {
 
     /// Whether an event of kind `event` with JSON `data` is shown.
     fn admits(&self, event: &str, data: &Value) -> bool {
+        if event == "forget" {
+            // A forgotten client has no position: narrowed by client only.
+            return match self {
+                Filter::Client(id) => data["client"].as_str() == Some(id),
+                _ => true,
+            };
+        }
         if event != "location" {
             return true;
         }
@@ -242,6 +249,12 @@ fn readable(server: &str, event: &str, data: &Value, raw: &str) -> String {
             } else {
                 "down"
             }
+        ),
+        "forget" => format!(
+            "forget {} (as of {}) by {}",
+            text("client"),
+            text("time"),
+            text("origin")
         ),
         "forgot" => "forgot: clients were forgotten by age".to_string(),
         "lagged" => format!(

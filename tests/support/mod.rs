@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod canned_places;
+pub mod events;
 pub mod fake_google;
 pub mod herd;
 pub mod memnet;

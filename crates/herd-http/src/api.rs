@@ -242,7 +242,7 @@ struct NearQuery {
 }
 
 /// `LAT,LNG` as degrees in range.
-fn position(text: &str) -> Option<(f64, f64)> {
+pub fn position(text: &str) -> Option<(f64, f64)> {
     let (lat, lng) = text.split_once(',')?;
     let lat: f64 = lat.trim().parse().ok()?;
     let lng: f64 = lng.trim().parse().ok()?;

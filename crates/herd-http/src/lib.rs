@@ -6,6 +6,9 @@
 //! - [`api`]: `GET /api/status`, `GET /api/herd`, `GET /api/clients/{id}`,
 //!   `GET /api/clients?near=LAT,LNG&radius_km=R&limit=N` (through [`nearby`]'s R-tree);
 //! - [`events`]: `GET /events`, Server-Sent Events of new locations and links going up/down;
+//! - [`ws`]: `GET /ws`, the same events over a WebSocket (for pages of this server and tools);
+//! - [`subscription`]: what an `/events` or `/ws` subscriber gets (one client, an area, all),
+//!   and the cap on live subscribers;
 //! - [`dashboard`]: `GET /`, the page, compiled into the binary.
 //!
 //! The HTTP side only reads: it never changes a server's table (see `api` on `DELETE`).
@@ -17,6 +20,8 @@ pub mod dashboard;
 pub mod events;
 pub mod metrics;
 pub mod nearby;
+pub mod subscription;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -25,6 +30,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use herd_server::config::{Config, Secret};
 use herd_server::node::Node;
@@ -34,6 +40,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use nearby::ClientIndex;
+use subscription::Subscribers;
 
 /// Why the HTTP side could not start.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +84,8 @@ pub struct HttpState {
     peers: reqwest::Client,
     /// The bearer token writes need (`[herd] api_token_env`); none: the API is read-only.
     api_token: Option<Secret>,
+    /// The live subscribers of `/events` and `/ws`: their cap and counters.
+    subscribers: Arc<Subscribers>,
 }
 
 /// How long `/api/herd` waits for another server's status.
@@ -108,6 +117,7 @@ impl HttpState {
             index: ClientIndex::default(),
             peers,
             api_token: config.api_token.clone(),
+            subscribers: Arc::default(),
         })
     }
 
@@ -117,7 +127,9 @@ impl HttpState {
         if self.node.set(node.clone()).is_err() {
             return;
         }
-        let _ = self.registry.set(metrics::registry(node.clone()));
+        let _ = self
+            .registry
+            .set(metrics::registry(node.clone(), self.subscribers.clone()));
         node.tasks
             .spawn(nearby::keep(node.clone(), self.index.clone()));
     }
@@ -163,6 +175,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics_page))
         .merge(api::routes())
         .route("/events", get(events::events))
+        .route("/ws", get(ws::ws))
         .merge(dashboard::routes())
         .layer(axum::middleware::map_response(content_security_policy))
         .with_state(state)
@@ -231,10 +244,22 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
         .map_err(|source| HttpError::Bind { addr, source })
 }
 
+/// The kernel's send buffer of each HTTP connection, in bytes (Linux doubles it). Fixed, so
+/// that a live-event subscriber that stops reading holds this much of the kernel's memory
+/// (plus hyper's own buffer), not what autotuning would grow it to (4 MiB by default), and is
+/// told `lagged` soon instead of reading minutes-old events; ample for every answer here.
+pub const SEND_BUFFER_BYTES: usize = 256 * 1024;
+
 /// Serves `state` on `listener` until `stop` is cancelled; then lets open requests finish
 /// (live event streams end with their node's shutdown).
 pub async fn serve(listener: TcpListener, state: Arc<HttpState>, stop: CancellationToken) {
     let app = router(state);
+    let listener = listener.tap_io(|connection| {
+        let socket = socket2::SockRef::from(&*connection);
+        if let Err(e) = socket.set_send_buffer_size(SEND_BUFFER_BYTES) {
+            tracing::debug!("HTTP connection keeps its send buffer: {e}");
+        }
+    });
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await;

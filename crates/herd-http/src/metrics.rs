@@ -15,15 +15,17 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use crate::subscription::Subscribers;
+
 /// The content type of the Prometheus text format.
 pub const PROMETHEUS_TEXT: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 /// The content type of OpenMetrics text.
 pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// A server's registry: its collector, registered once.
-pub fn registry(node: Arc<Node>) -> Registry {
+pub fn registry(node: Arc<Node>, subscribers: Arc<Subscribers>) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(HerdCollector { node }));
+    registry.register_collector(Box::new(HerdCollector { node, subscribers }));
     registry
 }
 
@@ -45,6 +47,8 @@ pub fn encode(registry: &Registry, openmetrics: bool) -> Result<String, std::fmt
 struct HerdCollector {
     /// The server.
     node: Arc<Node>,
+    /// Its HTTP side's live-event subscribers.
+    subscribers: Arc<Subscribers>,
 }
 
 impl std::fmt::Debug for HerdCollector {
@@ -340,6 +344,28 @@ impl Collector for HerdCollector {
                 }
             }
         }
+        let subscribers = &self.subscribers;
+        single(
+            e,
+            "herd_event_subscribers",
+            "Live /events and /ws subscribers.",
+            Gauge,
+            subscribers.live() as f64,
+        )?;
+        single(
+            e,
+            "herd_event_subscribers_refused",
+            "Subscribers answered 503 because the most live subscribers were served.",
+            Counter,
+            n(subscribers.refused()),
+        )?;
+        single(
+            e,
+            "herd_events_missed",
+            "Changes skipped for subscribers that fell behind (the sum of their lagged counts).",
+            Counter,
+            n(subscribers.missed()),
+        )?;
         Ok(())
     }
 }

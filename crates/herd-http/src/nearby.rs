@@ -42,6 +42,14 @@ fn chord_to_km(chord: f64) -> f64 {
     2.0 * (chord / 2.0).clamp(0.0, 1.0).asin() * EARTH_RADIUS_KM
 }
 
+/// The great-circle distance in kilometres between two positions (lat, lng) in degrees,
+/// measured as the index measures it.
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (a, b) = (unit(a.0, a.1), unit(b.0, b.1));
+    let chord = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+    chord_to_km(chord)
+}
+
 /// The tree and, per client, its point in it (to take it out when the client moves).
 #[derive(Default)]
 struct Points {
