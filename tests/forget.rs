@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use support::events::SseClient;
 use support::herd::{ask, wait_until_async, DEADLINE};
 use support::procs::{config_check, ProcHerd};
 
@@ -109,6 +110,10 @@ async fn a_forgotten_client_is_gone_everywhere_and_stays_gone_until_it_reports_a
     assert_eq!(lookup(&herd, "A", "kiwi").await, 200);
     assert_eq!(delete(&herd, "C", "nobody", Some(TOKEN)).await.0, 404);
 
+    // A's subscribers of kiwi's events are told it was forgotten.
+    let mut watching = SseClient::open(herd.http_addr("A"), "/events?client=kiwi", None).await;
+    assert_eq!(watching.status, 200);
+
     // Forgotten at the far end of the chain: the tombstone floods to A through B.
     let (status, body) = delete(&herd, "C", "kiwi", Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
@@ -116,6 +121,12 @@ async fn a_forgotten_client_is_gone_everywhere_and_stays_gone_until_it_reports_a
     assert_eq!(forgot["forgotten"], "kiwi");
     assert_eq!(forgot["by"], "C");
     until_everywhere(&herd, &["A", "B", "C"], "kiwi", 404).await;
+    let (kind, data) = watching.next().await;
+    assert_eq!(kind, "forget", "{data}");
+    assert_eq!(
+        (&data["client"], &data["time"]),
+        (&"kiwi".into(), &"1621464827.5".into())
+    );
     assert_eq!(
         lookup(&herd, "A", "other").await,
         200,
