@@ -509,22 +509,25 @@ fn known_server(config: &Config, name: &str) -> Result<(), UsageError> {
     }
 }
 
+/// `target` as `IP:PORT`, or as `HOST:PORT` looked up now (the first address); `None` when
+/// it is neither.
+pub(crate) async fn host_port(target: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = target.parse() {
+        return Some(addr);
+    }
+    if !target.contains(':') {
+        return None;
+    }
+    tokio::net::lookup_host(target).await.ok()?.next()
+}
+
 /// A server name of the config, or HOST:PORT.
 async fn resolve_target(target: &str, config: &Config) -> anyhow::Result<SocketAddr> {
     if let Some(s) = config.server(target) {
         return Ok(s.listen);
     }
-    if let Ok(addr) = target.parse() {
+    if let Some(addr) = host_port(target).await {
         return Ok(addr);
-    }
-    if target.contains(':') {
-        if let Some(addr) = tokio::net::lookup_host(target)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-        {
-            return Ok(addr);
-        }
     }
     Err(UsageError(format!(
         "\"{target}\" is neither a server of {} ({}) nor HOST:PORT",

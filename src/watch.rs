@@ -150,17 +150,8 @@ pub async fn http_addr(target: &str, config: &Config) -> Result<SocketAddr, Usag
             ))
         });
     }
-    if let Ok(addr) = target.parse() {
+    if let Some(addr) = crate::host_port(target).await {
         return Ok(addr);
-    }
-    if target.contains(':') {
-        if let Some(addr) = tokio::net::lookup_host(target)
-            .await
-            .ok()
-            .and_then(|mut a| a.next())
-        {
-            return Ok(addr);
-        }
     }
     Err(UsageError(format!(
         "\"{target}\" is neither a server of {} ({}) nor the HOST:PORT of an HTTP listener",

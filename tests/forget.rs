@@ -6,29 +6,25 @@ mod support;
 use std::time::Duration;
 
 use support::events::SseClient;
-use support::herd::{ask, wait_until_async, DEADLINE};
-use support::procs::{config_check, ProcHerd};
+use support::herd::{ask, wait_until_async};
+use support::procs::{config_check, http, ProcHerd};
 
 /// The variable the config names for the API token, and its value in these tests.
 const TOKEN_VAR: &str = "HERD_TEST_API_TOKEN";
 const TOKEN: &str = "0123456789abcdef0123456789abcdef-forget";
 
-/// A chain A - B - C with HTTP listeners and an API token.
-fn chain() -> ProcHerd {
+/// A chain A - B - C with HTTP listeners and an API token, started, every link up.
+async fn chain() -> ProcHerd {
     let mut herd = ProcHerd::with_http(
         &[("A", &["B"]), ("B", &["A", "C"]), ("C", &["B"])],
         &format!("[herd]\napi_token_env = {TOKEN_VAR:?}\n"),
     );
     herd.env.push((TOKEN_VAR.to_string(), TOKEN.to_string()));
+    herd.start_all();
+    for s in ["A", "B", "C"] {
+        links_up(&herd, s).await;
+    }
     herd
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(DEADLINE)
-        .build()
-        .unwrap()
 }
 
 /// The status of `GET /api/clients/{client}` on `server`.
@@ -82,11 +78,7 @@ async fn links_up(herd: &ProcHerd, server: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_client_is_gone_everywhere_and_stays_gone_until_it_reports_again() {
-    let mut herd = chain();
-    herd.start_all();
-    for s in ["A", "B", "C"] {
-        links_up(&herd, s).await;
-    }
+    let mut herd = chain().await;
     let answer = ask(
         herd.addr("A"),
         &["IAMAT kiwi +34.068930-118.445127 1621464827.5"],
@@ -155,11 +147,7 @@ async fn a_forgotten_client_is_gone_everywhere_and_stays_gone_until_it_reports_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_down_while_a_client_is_forgotten_learns_it_by_catch_up_and_cannot_undo_it() {
-    let mut herd = chain();
-    herd.start_all();
-    for s in ["A", "B", "C"] {
-        links_up(&herd, s).await;
-    }
+    let mut herd = chain().await;
     ask(herd.addr("A"), &["IAMAT kiwi +1+1 1621464827.5"]).await;
     until_everywhere(&herd, &["A", "B", "C"], "kiwi", 200).await;
 

@@ -9,16 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::herd::{ask, DEADLINE, TOPOLOGY_2023};
-use support::procs::{config_check, free_addr, ProcHerd};
-
-/// An HTTP client that never goes through a proxy.
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(DEADLINE)
-        .build()
-        .unwrap()
-}
+use support::procs::{config_check, free_addr, http, ProcHerd};
 
 /// GETs `url`: the status and the body.
 async fn get(url: &str) -> (u16, String) {

@@ -291,6 +291,16 @@ pub fn config_check(file: &Path, env: &[(&str, &str)]) -> std::process::Output {
         .unwrap()
 }
 
+/// An HTTP client for the servers' HTTP sides: never through a proxy, and bounded by
+/// [`DEADLINE`].
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(DEADLINE)
+        .build()
+        .unwrap()
+}
+
 /// The herd binary cargo built for these tests.
 pub fn herd_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_herd"))

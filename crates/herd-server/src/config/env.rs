@@ -22,26 +22,17 @@ pub(crate) struct Env {
 impl Env {
     /// Looks up the variables `written` names.
     pub(crate) fn read(written: &ConfigFile) -> Env {
+        // The bytes of the variable `name` names, if it names one and it is set.
+        let bytes = |name: &Option<String>| {
+            name.as_ref()
+                .and_then(std::env::var_os)
+                .map(std::ffi::OsString::into_encoded_bytes)
+        };
         Env {
             api_key_set: std::env::var_os(&written.places.api_key_env).is_some(),
-            secret: written
-                .herd
-                .secret_env
-                .as_ref()
-                .and_then(std::env::var_os)
-                .map(std::ffi::OsString::into_encoded_bytes),
-            previous_secret: written
-                .herd
-                .previous_secret_env
-                .as_ref()
-                .and_then(std::env::var_os)
-                .map(std::ffi::OsString::into_encoded_bytes),
-            api_token: written
-                .herd
-                .api_token_env
-                .as_ref()
-                .and_then(std::env::var_os)
-                .map(std::ffi::OsString::into_encoded_bytes),
+            secret: bytes(&written.herd.secret_env),
+            previous_secret: bytes(&written.herd.previous_secret_env),
+            api_token: bytes(&written.herd.api_token_env),
         }
     }
 }
