@@ -63,17 +63,18 @@ pub fn notice(message: &str) {
 /// A problem the command gets over (a stream that drops and is dialed again): `herd: message`
 /// as text, a `WARN` line as JSON.
 pub fn warn(message: &str) {
-    if json() {
-        json_line("WARN", message);
-    } else {
-        eprintln!("herd: {message}");
-    }
+    problem("WARN", message);
 }
 
 /// The error that ends the command: `herd: message` as text, an `ERROR` line as JSON.
 pub fn fatal(message: &str) {
+    problem("ERROR", message);
+}
+
+/// `herd: message` as text, a line of `level` as JSON.
+fn problem(level: &str, message: &str) {
     if json() {
-        json_line("ERROR", message);
+        json_line(level, message);
     } else {
         eprintln!("herd: {message}");
     }

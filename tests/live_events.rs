@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::events::{SseClient, Subscriber, WsClient};
-use support::herd::{ask, DEADLINE};
+use support::herd::{ask, wait_until_async, DEADLINE};
 use support::procs::ProcHerd;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -26,11 +26,11 @@ async fn solo() -> (ProcHerd, SocketAddr) {
     let mut herd = ProcHerd::with_http(SOLO, "");
     herd.start_all();
     let http = herd.http_addr("Solo");
-    let start = Instant::now();
-    while get(&format!("http://{http}/readyz")).await.0 != 200 {
-        assert!(start.elapsed() < DEADLINE, "the server never got ready");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let readyz = format!("http://{http}/readyz");
+    wait_until_async("the server gets ready", || async {
+        get(&readyz).await.0 == 200
+    })
+    .await;
     (herd, http)
 }
 
