@@ -266,9 +266,15 @@ impl Record {
     /// True when this record should replace `stored` under newer-wins (at equal client
     /// times a tombstone replaces a record).
     pub fn is_newer_than(&self, stored: &Record) -> bool {
-        match self.cmp_time(stored) {
+        self.is_newer_than_kept(stored.time(), stored.gone)
+    }
+
+    /// [`Record::is_newer_than`] a stored record known by its client time and whether it is
+    /// a tombstone.
+    pub fn is_newer_than_kept(&self, time: &[u8], gone: bool) -> bool {
+        match compare_decimal(self.time(), time) {
             Ordering::Greater => true,
-            Ordering::Equal => self.gone && !stored.gone,
+            Ordering::Equal => self.gone && !gone,
             Ordering::Less => false,
         }
     }

@@ -1,28 +1,60 @@
 //! The location table: the newest record of every client this server knows.
 //!
 //! A cheap `Clone` handle over a sharded concurrent map, so connection tasks and peer links
-//! update it in parallel without a global lock. Newer-wins is decided under the shard's lock,
-//! so two updates racing for one client can never let the older one win. The table counts its
-//! clients as they come and go, so a cap on them costs no scan of the shards.
+//! read it in parallel with the replica's writes. Newer-wins is decided under the shard's
+//! lock, so two updates racing for one client can never let the older one win. The table
+//! counts its clients as they come and go, so a cap on them costs no scan of the shards.
+//!
+//! **Memory.** The herd is built for a million clients per server, so a client costs one
+//! allocation, its record's line ([`Slot`]), and the map's slot is that allocation's pointer: the client ID is read out of the line, not kept a
+//! second time as a key, and no field is parsed ahead of need. (A `DashMap<Bytes, Record>`
+//! took a 136-byte slot per client, over twice that at the map's load factor, plus the line
+//! and its shared-bytes header.) Readers get a [`Record`] made from the line, a copy, for
+//! the few they need (WHATSAT, the API, a catch-up), or look at the line in place
+//! ([`StoredRecord`]) in the scans over every client.
+//!
+//! The shards are written by hand over `hashbrown`'s `HashTable` because a keyed map
+//! (`DashMap`, `HashMap`) stores its key beside its value: here the key is inside the value.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
+use hashbrown::HashTable;
 
+use crate::protocol::command::{is_field_space, split_fields};
+use crate::protocol::number::parse_location;
 use crate::record::Record;
+
+/// Shards of the map: enough that the replica's writes rarely wait for a reader.
+const SHARDS: usize = 16;
 
 /// The newest record per client. Cloning shares the table.
 #[derive(Clone, Default)]
 pub struct LocationTable {
-    /// Client ID → its newest record.
-    map: Arc<DashMap<Bytes, Record>>,
-    /// How many clients `map` holds (exact with one writer, which the replica is).
-    clients: Arc<AtomicUsize>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shards: [RwLock<HashTable<Slot>>; SHARDS],
+    /// Client IDs come from the network: the hasher is seeded per process.
+    hasher: foldhash::fast::RandomState,
+    /// How many clients the shards hold (exact with one writer, which the replica is).
+    clients: AtomicUsize,
     /// How many of them are tombstones ([`Record::is_gone`]).
-    gone: Arc<AtomicUsize>,
+    gone: AtomicUsize,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            shards: std::array::from_fn(|_| RwLock::new(HashTable::new())),
+            hasher: foldhash::fast::RandomState::default(),
+            clients: AtomicUsize::new(0),
+            gone: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// What offering a record to the table did.
@@ -36,10 +68,163 @@ pub enum Offer {
     Full,
 }
 
+/// One client's record as the table keeps it: the record's line (`SEQ AT origin diff client
+/// location time`, [`Record::wire`]) and nothing else. Its fields are found again when they
+/// are needed, by skipping white space: the client ID (four fields in) at each lookup, the
+/// client time (the last field) when newer-wins compares. Offsets kept beside the line would
+/// cost a larger allocation size class for every client.
+struct Slot(Box<[u8]>);
+
+impl Slot {
+    fn new(record: &Record) -> Slot {
+        Slot(record.wire().into())
+    }
+
+    fn client(&self) -> &[u8] {
+        &self.0[field(&self.0, 4)]
+    }
+
+    fn is_gone(&self) -> bool {
+        &self.0[field(&self.0, 1)] == b"GONE"
+    }
+
+    fn time(&self) -> &[u8] {
+        let start = self
+            .0
+            .iter()
+            .rposition(|&b| is_field_space(b))
+            .map_or(0, |i| i + 1);
+        &self.0[start..]
+    }
+
+    fn view(&self) -> StoredRecord<'_> {
+        let client = field(&self.0, 4);
+        let time = self.0.len() - self.time().len();
+        StoredRecord {
+            wire: &self.0,
+            client,
+            time,
+            gone: self.is_gone(),
+        }
+    }
+}
+
+/// Where field `n` (from 0) of `line` lies; an empty range at the end when there are fewer.
+/// Unlike [`split_fields`], it stops at the field asked for.
+fn field(line: &[u8], n: usize) -> Range<usize> {
+    let mut at = 0;
+    for i in 0..=n {
+        while at < line.len() && is_field_space(line[at]) {
+            at += 1;
+        }
+        let start = at;
+        while at < line.len() && !is_field_space(line[at]) {
+            at += 1;
+        }
+        if i == n {
+            return start..at;
+        }
+    }
+    line.len()..line.len()
+}
+
+/// A record in the table, looked at in place (see the module documentation): the fields the
+/// scans over every client need, read out of the stored line without a copy.
+#[derive(Debug, Clone)]
+pub struct StoredRecord<'a> {
+    wire: &'a [u8],
+    client: Range<usize>,
+    time: usize,
+    gone: bool,
+}
+
+impl<'a> StoredRecord<'a> {
+    /// `SEQ AT ...`: the record's line ([`Record::wire`]).
+    pub fn wire(&self) -> &'a [u8] {
+        self.wire
+    }
+
+    /// The client ID.
+    pub fn client_bytes(&self) -> &'a [u8] {
+        &self.wire[self.client.clone()]
+    }
+
+    /// The client time as the client wrote it.
+    pub fn time(&self) -> &'a [u8] {
+        &self.wire[self.time..]
+    }
+
+    /// True for a tombstone ([`Record::is_gone`]).
+    pub fn is_gone(&self) -> bool {
+        self.gone
+    }
+
+    /// The number the origin gave the record.
+    pub fn seq(&self) -> u64 {
+        // The line was checked when the record was made: it starts with the number.
+        let digits = self.wire.iter().take_while(|b| b.is_ascii_digit());
+        digits.fold(0u64, |n, &d| {
+            n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+        })
+    }
+
+    /// The name of the server that received the IAMAT.
+    pub fn origin(&self) -> &'a [u8] {
+        let mut f: [&[u8]; 3] = [&[]; 3];
+        split_fields(&self.wire[..self.client.start], &mut f);
+        f[2]
+    }
+
+    /// (latitude, longitude) in degrees.
+    pub fn position(&self) -> (f64, f64) {
+        let mut f: [&[u8]; 1] = [&[]; 1];
+        split_fields(&self.wire[self.client.end..self.time], &mut f);
+        parse_location(f[0]).unwrap_or((0.0, 0.0))
+    }
+
+    /// The record, as a [`Record`] of its own (a copy of the line).
+    pub fn to_record(&self) -> Record {
+        let record = Record::decode(Bytes::copy_from_slice(self.wire));
+        // Every line in the table was a record's: it reads back.
+        record.expect("a stored record reads back")
+    }
+}
+
 impl LocationTable {
     /// An empty table.
     pub fn new() -> LocationTable {
         LocationTable::default()
+    }
+
+    fn hash(&self, client: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.inner.hasher.hash_one(client)
+    }
+
+    /// The shard of a hash: bits the shard's own table does not use first (it takes the
+    /// lowest for the bucket and the highest seven for its tags).
+    fn shard(&self, hash: u64) -> &RwLock<HashTable<Slot>> {
+        &self.inner.shards[(hash >> 32) as usize % SHARDS]
+    }
+
+    fn read(&self, hash: u64) -> RwLockReadGuard<'_, HashTable<Slot>> {
+        self.shard(hash).read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, HashTable<Slot>> {
+        self.shard(hash).write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes room for `more` clients beyond those held (spread evenly over the shards), so
+    /// that loading them grows no shard step by step.
+    pub fn reserve(&self, more: usize) {
+        let inner = &*self.inner;
+        for shard in &inner.shards {
+            let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
+            shard.reserve(more.div_ceil(SHARDS), |s| {
+                std::hash::BuildHasher::hash_one(&inner.hasher, s.client())
+            });
+        }
     }
 
     /// Stores `record` if it is newer than the client's stored record.
@@ -50,102 +235,140 @@ impl LocationTable {
     /// Stores `record` if it is newer than the client's stored record, and, when the client
     /// is new, only if the table holds fewer than `max_clients` clients.
     pub fn offer_within(&self, record: &Record, max_clients: usize) -> Offer {
-        match self.map.entry(record.client()) {
-            Entry::Occupied(mut stored) => {
-                if record.is_newer_than(stored.get()) {
-                    let was_gone = stored.get().is_gone();
-                    stored.insert(record.clone());
-                    self.count_gone(record.is_gone(), was_gone);
-                    Offer::Won
-                } else {
-                    Offer::Stale
-                }
+        let client = record.client_bytes();
+        let hash = self.hash(client);
+        let mut shard = self.write(hash);
+        if let Some(stored) = shard.find_mut(hash, |s| s.client() == client) {
+            let was_gone = stored.is_gone();
+            if !record.is_newer_than_kept(stored.time(), was_gone) {
+                return Offer::Stale;
             }
-            Entry::Vacant(slot) => {
-                if self.clients.load(Ordering::Relaxed) >= max_clients {
-                    return Offer::Full;
-                }
-                slot.insert(record.clone());
-                self.clients.fetch_add(1, Ordering::Relaxed);
-                self.count_gone(record.is_gone(), false);
-                Offer::Won
-            }
+            *stored = Slot::new(record);
+            self.count_gone(record.is_gone(), was_gone);
+            return Offer::Won;
         }
+        let inner = &*self.inner;
+        if inner.clients.load(Ordering::Relaxed) >= max_clients {
+            return Offer::Full;
+        }
+        shard.insert_unique(hash, Slot::new(record), |s| {
+            std::hash::BuildHasher::hash_one(&inner.hasher, s.client())
+        });
+        inner.clients.fetch_add(1, Ordering::Relaxed);
+        self.count_gone(record.is_gone(), false);
+        Offer::Won
     }
 
     fn count_gone(&self, now_gone: bool, was_gone: bool) {
+        let gone = &self.inner.gone;
         match (now_gone, was_gone) {
-            (true, false) => self.gone.fetch_add(1, Ordering::Relaxed),
-            (false, true) => self.gone.fetch_sub(1, Ordering::Relaxed),
+            (true, false) => gone.fetch_add(1, Ordering::Relaxed),
+            (false, true) => gone.fetch_sub(1, Ordering::Relaxed),
             _ => 0,
         };
     }
 
     /// The newest record of `client`, if any and if the client was not forgotten since.
     pub fn get(&self, client: &[u8]) -> Option<Record> {
-        self.get_stored(client).filter(|r| !r.is_gone())
+        let hash = self.hash(client);
+        let shard = self.read(hash);
+        let stored = shard.find(hash, |s| s.client() == client)?;
+        (!stored.is_gone()).then(|| stored.view().to_record())
     }
 
     /// The newest record of `client`, a tombstone included.
     pub fn get_stored(&self, client: &[u8]) -> Option<Record> {
-        self.map.get(client).map(|r| r.clone())
+        let hash = self.hash(client);
+        let shard = self.read(hash);
+        let stored = shard.find(hash, |s| s.client() == client)?;
+        Some(stored.view().to_record())
     }
 
     /// True when `client` has a record (a tombstone included: it takes a place too).
     pub fn contains(&self, client: &[u8]) -> bool {
-        self.map.contains_key(client)
+        let hash = self.hash(client);
+        self.read(hash)
+            .find(hash, |s| s.client() == client)
+            .is_some()
     }
 
     /// How many clients have a record, tombstones included (what the table's cap counts).
     pub fn len(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
+        self.inner.clients.load(Ordering::Relaxed)
     }
 
-    /// How many clients are known: records that are not tombstones.
+    /// How many clients have a record that is not a tombstone (what readers see).
     pub fn live_len(&self) -> usize {
-        self.len().saturating_sub(self.gone.load(Ordering::Relaxed))
+        self.len()
+            .saturating_sub(self.inner.gone.load(Ordering::Relaxed))
     }
 
-    /// True when no client is known.
+    /// True when no client has a record.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// A copy of every record (order unspecified). Holds each shard's lock only briefly.
     pub fn snapshot(&self) -> Vec<Record> {
-        self.map.iter().map(|r| r.value().clone()).collect()
+        let mut records = Vec::with_capacity(self.len());
+        self.for_each(|r| records.push(r.to_record()));
+        records
     }
 
-    /// Calls `f` on every record (order unspecified), holding each shard's lock briefly.
-    pub fn for_each(&self, mut f: impl FnMut(&Record)) {
-        for r in self.map.iter() {
-            f(r.value());
+    /// Every record's client ID and line (order unspecified), as [`Bytes`] sharing one
+    /// copy of the line: what a snapshot of the store takes, without reading any field.
+    pub fn wires(&self) -> Vec<(Bytes, Bytes)> {
+        let mut wires = Vec::with_capacity(self.len());
+        self.for_each(|r| {
+            let wire = Bytes::copy_from_slice(r.wire());
+            wires.push((wire.slice(r.client.clone()), wire));
+        });
+        wires
+    }
+
+    /// Calls `f` on every record (order unspecified), holding one shard's read lock at a
+    /// time.
+    pub fn for_each(&self, mut f: impl FnMut(StoredRecord<'_>)) {
+        for shard in &self.inner.shards {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            for stored in shard.iter() {
+                f(stored.view());
+            }
         }
     }
 
     /// Removes `client` if its record satisfies `drop` (checked under the shard's lock, so a
     /// newer record stored meanwhile is judged, not the one a caller saw). Returns whether it
     /// was removed.
-    pub fn remove_if(&self, client: &[u8], drop: impl FnOnce(&Record) -> bool) -> bool {
-        let removed = self.map.remove_if(client, |_, r| drop(r));
-        if let Some((_, r)) = &removed {
-            self.clients.fetch_sub(1, Ordering::Relaxed);
-            self.count_gone(false, r.is_gone());
+    pub fn remove_if(&self, client: &[u8], drop: impl FnOnce(StoredRecord<'_>) -> bool) -> bool {
+        let hash = self.hash(client);
+        let mut shard = self.write(hash);
+        let Ok(entry) = shard.find_entry(hash, |s| s.client() == client) else {
+            return false;
+        };
+        if !drop(entry.get().view()) {
+            return false;
         }
-        removed.is_some()
+        let (removed, _) = entry.remove();
+        self.inner.clients.fetch_sub(1, Ordering::Relaxed);
+        self.count_gone(false, removed.is_gone());
+        true
     }
 
     /// Drops every record for which `keep` is false; returns how many were dropped.
-    pub fn retain(&self, mut keep: impl FnMut(&Record) -> bool) -> usize {
+    pub fn retain(&self, mut keep: impl FnMut(StoredRecord<'_>) -> bool) -> usize {
         let (mut dropped, mut gone) = (0, 0);
-        self.map.retain(|_, r| {
-            let kept = keep(r);
-            dropped += usize::from(!kept);
-            gone += usize::from(!kept && r.is_gone());
-            kept
-        });
-        self.clients.fetch_sub(dropped, Ordering::Relaxed);
-        self.gone.fetch_sub(gone, Ordering::Relaxed);
+        for shard in &self.inner.shards {
+            let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
+            shard.retain(|s| {
+                let kept = keep(s.view());
+                dropped += usize::from(!kept);
+                gone += usize::from(!kept && s.is_gone());
+                kept
+            });
+        }
+        self.inner.clients.fetch_sub(dropped, Ordering::Relaxed);
+        self.inner.gone.fetch_sub(gone, Ordering::Relaxed);
         dropped
     }
 }
@@ -168,6 +391,47 @@ mod tests {
         assert_eq!(table.len(), 1);
         assert_eq!(table.offer_within(&sample("c", 1), 2), Offer::Won);
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn a_record_reads_back_whole_whatever_white_space_separates_its_fields() {
+        let table = LocationTable::new();
+        let line = "17 \tAT  Bona\t+0.500000000   kiwi.cs.ucla.edu \x0b+34.1-118.4\t\t1621464827.5";
+        let record = Record::decode(Bytes::from(line)).unwrap();
+        assert_eq!(table.offer(&record), Offer::Won);
+        assert_eq!(table.get(b"kiwi.cs.ucla.edu"), Some(record.clone()));
+        let mut seen = 0;
+        table.for_each(|r| {
+            seen += 1;
+            assert_eq!(
+                (r.client_bytes(), r.time(), r.origin(), r.seq(), r.is_gone()),
+                (
+                    &b"kiwi.cs.ucla.edu"[..],
+                    &b"1621464827.5"[..],
+                    &b"Bona"[..],
+                    17,
+                    false
+                )
+            );
+            assert_eq!((r.position(), r.wire()), ((34.1, -118.4), line.as_bytes()));
+        });
+        assert_eq!(seen, 1);
+        // Newer-wins reads the stored time out of the line: an older copy loses, a newer wins.
+        let older = Record::decode(Bytes::from(
+            "18 AT Bona +0.100000000 kiwi.cs.ucla.edu +1+1 1621464827.4",
+        ));
+        assert_eq!(table.offer(&older.unwrap()), Offer::Stale);
+        let newer = Record::decode(Bytes::from(
+            "9 AT Bona +0.100000000 kiwi.cs.ucla.edu +1+1 1621464827.50001",
+        ));
+        assert_eq!(table.offer(&newer.unwrap()), Offer::Won);
+        assert_eq!(table.wires()[0].0, Bytes::from("kiwi.cs.ucla.edu"));
+        // A client ID that is a prefix of another's is another client.
+        table.offer(&sample("kiwi", 1));
+        assert_eq!(
+            (table.len(), table.get(b"kiwi").map(|r| r.seq())),
+            (2, Some(1))
+        );
     }
 
     #[test]

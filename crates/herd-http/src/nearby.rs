@@ -103,8 +103,9 @@ impl ClientIndex {
                 }
                 let (lat, lng) = r.position();
                 let point = unit(lat, lng);
-                at.insert(r.client(), point);
-                entries.push(GeomWithData::new(point, r.client()));
+                let client = Bytes::copy_from_slice(r.client_bytes());
+                at.insert(client.clone(), point);
+                entries.push(GeomWithData::new(point, client));
             });
             Points {
                 tree: RTree::bulk_load(entries),

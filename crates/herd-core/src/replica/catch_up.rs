@@ -14,7 +14,7 @@ pub fn missing(table: &LocationTable, theirs: &Watermarks) -> Vec<Record> {
     table.for_each(|r| {
         let origin = std::str::from_utf8(r.origin()).unwrap_or("");
         if r.seq() > theirs.get(origin).copied().unwrap_or(0) {
-            records.push(r.clone());
+            records.push(r.to_record());
         }
     });
     records.sort_by(|a, b| a.origin().cmp(b.origin()).then(a.seq().cmp(&b.seq())));

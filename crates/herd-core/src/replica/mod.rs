@@ -448,7 +448,10 @@ impl Replica {
                 self.forget_before = Some(before);
                 let forgotten = clients
                     .iter()
-                    .filter(|client| self.table.remove_if(client, |r| forgotten_by(r, before)))
+                    .filter(|client| {
+                        self.table
+                            .remove_if(client, |r| forgotten_by(r.time(), before))
+                    })
                     .count();
                 actions.push(Action::Forgot(forgotten));
                 forgotten > 0
@@ -488,7 +491,10 @@ impl Replica {
     /// persisting. A neighbour's record beyond the limits, or for a new client when the table
     /// is full, is dropped and counted.
     fn offer(&mut self, record: Record, from: Option<PeerId>, actions: &mut Vec<Action>) -> bool {
-        if self.forget_before.is_some_and(|b| forgotten_by(&record, b)) {
+        if self
+            .forget_before
+            .is_some_and(|b| forgotten_by(record.time(), b))
+        {
             return false;
         }
         if from.is_some() {
@@ -530,15 +536,15 @@ pub fn forget_candidates(table: &LocationTable, before_secs: i64) -> Vec<Bytes> 
     let before = i128::from(before_secs) * 1_000_000_000;
     let mut clients = Vec::new();
     table.for_each(|r| {
-        if forgotten_by(r, before) {
-            clients.push(r.client());
+        if forgotten_by(r.time(), before) {
+            clients.push(Bytes::copy_from_slice(r.client_bytes()));
         }
     });
     clients
 }
 
-fn forgotten_by(record: &Record, before: i128) -> bool {
-    decimal_to_nanos(record.time()).is_some_and(|t| t < before)
+fn forgotten_by(time: &[u8], before: i128) -> bool {
+    decimal_to_nanos(time).is_some_and(|t| t < before)
 }
 
 #[cfg(test)]

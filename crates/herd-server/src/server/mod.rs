@@ -305,6 +305,7 @@ async fn recover(
     };
     let (store, recovered) = Store::open_with(&config.storage.dir.join(name), store_config).await?;
     let mut unreadable = 0usize;
+    replica.table().reserve(recovered.entries.len());
     for (key, payload) in recovered.entries {
         if replica.restore(&key, payload).is_err() {
             unreadable += 1;
@@ -437,12 +438,7 @@ async fn housekeeping(node: Arc<Node>, forget_after: Option<Duration>) {
             if live_bytes.is_some_and(|live| store.needs_compaction(live)) {
                 let table = node.table().clone();
                 let lease = node.lease_entry();
-                let snapshot = move || {
-                    let records = table.snapshot().into_iter();
-                    records
-                        .map(|r| (r.client(), r.wire_bytes()))
-                        .chain(std::iter::once(lease))
-                };
+                let snapshot = move || table.wires().into_iter().chain(std::iter::once(lease));
                 match store.compact(snapshot).await {
                     Ok(report) => node.log.event(format!("store compacted: {report:?}")),
                     Err(e) => node.log.event(format!("store compaction failed: {e}")),
