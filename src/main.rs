@@ -10,6 +10,10 @@ mod repl;
 mod status;
 mod watch;
 
+/// mimalloc rather than glibc's malloc: see BENCHMARKS.md ("memory per client").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::Path;
