@@ -3,7 +3,7 @@
 #
 #   bash bench/run.sh            # every scenario, RUNS=3 runs each (about 6 minutes)
 #   RUNS=5 DURATION=10s bash bench/run.sh
-#   SECTIONS="herd chain" bash bench/run.sh   # some of: solo (Redis, WHATSAT) hold herd chain
+#   SECTIONS="herd chain" bash bench/run.sh   # some of: solo (Redis, WHATSAT) hold herd chain clients
 #   HERD_SERVER=/tmp/herd-old bash bench/run.sh  # servers from another build, same load tool
 #
 # Builds the release binary, starts every server it needs on 127.0.0.1 in a temp dir with a
@@ -18,6 +18,7 @@ DURATION=${DURATION:-5s}
 HOLD_DURATION=${HOLD_DURATION:-10s}
 HOLD_CONNECTIONS=${HOLD_CONNECTIONS:-10000}
 PROPAGATION_RATE=${PROPAGATION_RATE:-1000}
+CLIENTS=${CLIENTS:-1000000}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -312,7 +313,26 @@ section_chain() {
     for pid in "${CHAIN_PIDS[@]}"; do stop "$pid"; done
 }
 
-SECTIONS=${SECTIONS:-solo hold herd chain}
+# --- 6. Memory per client, and restart, with a million clients ---------------------------
+section_clients() {
+    echo
+    echo "== 6. $CLIENTS clients in one server's table (bench/clients_memory.py: RSS growth per client; restart to listening)"
+    local loaded=() restarted=() restart=() out
+    for _ in $(seq "$RUNS"); do
+        out=$(SETTLE=${SETTLE:-12} python3 "$ROOT/bench/clients_memory.py" "$HERD_SERVER" "$CLIENTS" --json)
+        loaded+=("$(field "$out" .per_client_loaded)")
+        restarted+=("$(field "$out" .per_client_restarted)")
+        restart+=("$(field "$out" .restart_s)")
+    done
+    summary "RSS per client right after the load" "B" "${loaded[@]}"
+    verdict "$(awk -v a="$MEDIAN" 'BEGIN { print (a <= 160) ? 1 : 0 }')" "at most 160 B per client"
+    summary "RSS per client after a restart" "B" "${restarted[@]}"
+    verdict "$(awk -v a="$MEDIAN" 'BEGIN { print (a <= 160) ? 1 : 0 }')" "at most 160 B per client"
+    summary "restart to listening (log of one record per client)" "s" "${restart[@]}"
+    verdict "$(lt "$MEDIAN" 1)" "under 1 s"
+}
+
+SECTIONS=${SECTIONS:-solo hold herd chain clients}
 for section in $SECTIONS; do
     "section_$section"
 done
