@@ -8,12 +8,14 @@ a temporary folder, waits for their link, stops B (SIGTERM), sends A one IAMAT f
 RECORDS distinct clients (default 1,000,000), starts B again and waits until B's I/O log says
 `link A: caught up` a second time. Prints the time from B's restart to that line, the time from
 the link's `connected` line to it (both by B's log timestamps), and checks that B then knows
-the first and the last client. Stops every server it started by its PID.
+the first and the last client. Stops every server it started by its PID. With PERF=FILE,
+`perf record` samples both servers from B's restart until it is caught up, into FILE.
 """
 import datetime
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,8 +78,16 @@ with tempfile.TemporaryDirectory(prefix="herd-catch-up-") as work:
         load(ports["A"][0], count)
         began = time.monotonic()
         b, _ = start(binary, "B", config, ports["B"][0])
+        perf = None
+        if os.environ.get("PERF"):
+            perf = subprocess.Popen(["perf", "record", "-g", "-e", "cpu-clock", "-o",
+                                     os.environ["PERF"], "-p", f"{a.pid},{b.pid}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             caught = wait_for(b_log, "link A: caught up", 2, 600)[1]
+            if perf:
+                perf.send_signal(2)
+                perf.wait()
             took = time.monotonic() - began
             connected = log_lines(b_log, "link A: connected")[-1]
             link_s = stamp(caught) - stamp(connected)

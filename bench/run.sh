@@ -319,7 +319,7 @@ section_clients() {
     echo "== 6. $CLIENTS clients in one server's table (bench/clients_memory.py: RSS growth per client; restart to listening)"
     local loaded=() restarted=() restart=() out
     for _ in $(seq "$RUNS"); do
-        out=$(SETTLE=${SETTLE:-12} python3 "$ROOT/bench/clients_memory.py" "$HERD_SERVER" "$CLIENTS" --json)
+        out=$(SETTLE=${SETTLE:-25} python3 "$ROOT/bench/clients_memory.py" "$HERD_SERVER" "$CLIENTS" --json)
         loaded+=("$(field "$out" .per_client_loaded)")
         restarted+=("$(field "$out" .per_client_restarted)")
         restart+=("$(field "$out" .restart_s)")

@@ -254,7 +254,10 @@ impl Sim {
                 }
                 Action::SendMissing { to, since, marks } => {
                     let replica = self.servers[s].replica.as_ref().expect("a running server");
-                    for record in missing(replica.table(), &since) {
+                    for line in missing(replica.table(), &since) {
+                        // As a neighbour reads it off the link.
+                        let record = Record::decode(line)
+                            .map_err(|_| "a catch-up line does not read back".to_string())?;
                         self.send(s, to, Message::Record(record))?;
                     }
                     self.send(s, to, Message::CaughtUp(marks))?;

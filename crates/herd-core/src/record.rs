@@ -211,6 +211,11 @@ impl Record {
         self.bytes.slice(self.at as usize..)
     }
 
+    /// Where the client ID starts in [`Record::wire`].
+    pub(crate) fn client_start(&self) -> usize {
+        self.client.start as usize
+    }
+
     /// The number the origin gave this record.
     pub fn seq(&self) -> u64 {
         self.seq

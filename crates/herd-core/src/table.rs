@@ -6,7 +6,8 @@
 //! counts its clients as they come and go, so a cap on them costs no scan of the shards.
 //!
 //! **Memory.** The herd is built for a million clients per server, so a client costs one
-//! allocation, its record's line ([`Slot`]), and the map's slot is that allocation's pointer: the client ID is read out of the line, not kept a
+//! allocation, its record's line after two bytes ([`Slot`]), and the map's slot is that
+//! allocation's pointer: the client ID is read out of the line, not kept a
 //! second time as a key, and no field is parsed ahead of need. (A `DashMap<Bytes, Record>`
 //! took a 136-byte slot per client, over twice that at the map's load factor, plus the line
 //! and its shared-bytes header.) Readers get a [`Record`] made from the line, a copy, for
@@ -23,7 +24,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use bytes::Bytes;
 use hashbrown::HashTable;
 
-use crate::protocol::command::{is_field_space, split_fields};
+use crate::protocol::command::is_field_space;
 use crate::protocol::number::parse_location;
 use crate::record::Record;
 
@@ -68,49 +69,54 @@ pub enum Offer {
     Full,
 }
 
-/// One client's record as the table keeps it: the record's line (`SEQ AT origin diff client
-/// location time`, [`Record::wire`]) and nothing else. Its fields are found again when they
-/// are needed, by skipping white space: the client ID (four fields in) at each lookup, the
-/// client time (the last field) when newer-wins compares. Offsets kept beside the line would
-/// cost a larger allocation size class for every client.
+/// One client's record as the table keeps it: where the client ID starts in the line, as two
+/// bytes, then the record's line (`SEQ AT origin diff client location time`, [`Record::wire`]),
+/// and nothing else. A lookup compares the client ID in place; the other fields are found
+/// again when they are needed, by skipping white space (the client time is the last field).
+/// Offsets kept for them would cost a larger allocation size class for many clients.
 struct Slot(Box<[u8]>);
+
+/// Bytes before the line in a [`Slot`].
+const HEADER: usize = 2;
+
+/// The client start a [`Slot`] keeps when the real one does not fit in two bytes (never, for
+/// a line a server of the herd makes): the client ID is then found by skipping fields.
+const FAR: u16 = u16::MAX;
 
 impl Slot {
     fn new(record: &Record) -> Slot {
-        Slot(record.wire().into())
+        let wire = record.wire();
+        let start = u16::try_from(record.client_start()).unwrap_or(FAR);
+        let mut bytes = Vec::with_capacity(HEADER + wire.len());
+        bytes.extend_from_slice(&start.to_le_bytes());
+        bytes.extend_from_slice(wire);
+        Slot(bytes.into_boxed_slice())
     }
 
-    fn client(&self) -> &[u8] {
-        &self.0[field(&self.0, 4)]
+    fn wire(&self) -> &[u8] {
+        &self.0[HEADER..]
     }
 
-    fn is_gone(&self) -> bool {
-        &self.0[field(&self.0, 1)] == b"GONE"
-    }
-
-    fn time(&self) -> &[u8] {
-        let start = self
-            .0
-            .iter()
-            .rposition(|&b| is_field_space(b))
-            .map_or(0, |i| i + 1);
-        &self.0[start..]
+    /// Whether the record is `client`'s: a comparison in place, without reading any field.
+    fn is_of(&self, client: &[u8]) -> bool {
+        let start = u16::from_le_bytes([self.0[0], self.0[1]]);
+        let wire = self.wire();
+        if start == FAR {
+            return StoredRecord { wire }.client_bytes() == client;
+        }
+        let end = start as usize + client.len();
+        wire.get(start as usize..end) == Some(client)
+            && wire.get(end).is_none_or(|&b| is_field_space(b))
     }
 
     fn view(&self) -> StoredRecord<'_> {
-        let client = field(&self.0, 4);
-        let time = self.0.len() - self.time().len();
-        StoredRecord {
-            wire: &self.0,
-            client,
-            time,
-            gone: self.is_gone(),
-        }
+        StoredRecord { wire: self.wire() }
     }
 }
 
 /// Where field `n` (from 0) of `line` lies; an empty range at the end when there are fewer.
-/// Unlike [`split_fields`], it stops at the field asked for.
+/// Unlike [`split_fields`](crate::protocol::command::split_fields), it stops at the field
+/// asked for.
 fn field(line: &[u8], n: usize) -> Range<usize> {
     let mut at = 0;
     for i in 0..=n {
@@ -128,14 +134,11 @@ fn field(line: &[u8], n: usize) -> Range<usize> {
     line.len()..line.len()
 }
 
-/// A record in the table, looked at in place (see the module documentation): the fields the
-/// scans over every client need, read out of the stored line without a copy.
-#[derive(Debug, Clone)]
+/// A record in the table, looked at in place (see the module documentation): its fields are
+/// read out of the stored line when asked for, without a copy.
+#[derive(Debug, Clone, Copy)]
 pub struct StoredRecord<'a> {
     wire: &'a [u8],
-    client: Range<usize>,
-    time: usize,
-    gone: bool,
 }
 
 impl<'a> StoredRecord<'a> {
@@ -146,17 +149,18 @@ impl<'a> StoredRecord<'a> {
 
     /// The client ID.
     pub fn client_bytes(&self) -> &'a [u8] {
-        &self.wire[self.client.clone()]
+        &self.wire[field(self.wire, 4)]
     }
 
-    /// The client time as the client wrote it.
+    /// The client time as the client wrote it (the last field).
     pub fn time(&self) -> &'a [u8] {
-        &self.wire[self.time..]
+        let start = self.wire.iter().rposition(|&b| is_field_space(b));
+        &self.wire[start.map_or(0, |i| i + 1)..]
     }
 
     /// True for a tombstone ([`Record::is_gone`]).
     pub fn is_gone(&self) -> bool {
-        self.gone
+        &self.wire[field(self.wire, 1)] == b"GONE"
     }
 
     /// The number the origin gave the record.
@@ -170,16 +174,12 @@ impl<'a> StoredRecord<'a> {
 
     /// The name of the server that received the IAMAT.
     pub fn origin(&self) -> &'a [u8] {
-        let mut f: [&[u8]; 3] = [&[]; 3];
-        split_fields(&self.wire[..self.client.start], &mut f);
-        f[2]
+        &self.wire[field(self.wire, 2)]
     }
 
     /// (latitude, longitude) in degrees.
     pub fn position(&self) -> (f64, f64) {
-        let mut f: [&[u8]; 1] = [&[]; 1];
-        split_fields(&self.wire[self.client.end..self.time], &mut f);
-        parse_location(f[0]).unwrap_or((0.0, 0.0))
+        parse_location(&self.wire[field(self.wire, 5)]).unwrap_or((0.0, 0.0))
     }
 
     /// The record, as a [`Record`] of its own (a copy of the line).
@@ -222,7 +222,7 @@ impl LocationTable {
         for shard in &inner.shards {
             let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
             shard.reserve(more.div_ceil(SHARDS), |s| {
-                std::hash::BuildHasher::hash_one(&inner.hasher, s.client())
+                std::hash::BuildHasher::hash_one(&inner.hasher, s.view().client_bytes())
             });
         }
     }
@@ -238,9 +238,10 @@ impl LocationTable {
         let client = record.client_bytes();
         let hash = self.hash(client);
         let mut shard = self.write(hash);
-        if let Some(stored) = shard.find_mut(hash, |s| s.client() == client) {
-            let was_gone = stored.is_gone();
-            if !record.is_newer_than_kept(stored.time(), was_gone) {
+        if let Some(stored) = shard.find_mut(hash, |s| s.is_of(client)) {
+            let view = stored.view();
+            let was_gone = view.is_gone();
+            if !record.is_newer_than_kept(view.time(), was_gone) {
                 return Offer::Stale;
             }
             *stored = Slot::new(record);
@@ -252,7 +253,7 @@ impl LocationTable {
             return Offer::Full;
         }
         shard.insert_unique(hash, Slot::new(record), |s| {
-            std::hash::BuildHasher::hash_one(&inner.hasher, s.client())
+            std::hash::BuildHasher::hash_one(&inner.hasher, s.view().client_bytes())
         });
         inner.clients.fetch_add(1, Ordering::Relaxed);
         self.count_gone(record.is_gone(), false);
@@ -272,24 +273,23 @@ impl LocationTable {
     pub fn get(&self, client: &[u8]) -> Option<Record> {
         let hash = self.hash(client);
         let shard = self.read(hash);
-        let stored = shard.find(hash, |s| s.client() == client)?;
-        (!stored.is_gone()).then(|| stored.view().to_record())
+        let stored = shard.find(hash, |s| s.is_of(client))?;
+        let stored = stored.view();
+        (!stored.is_gone()).then(|| stored.to_record())
     }
 
     /// The newest record of `client`, a tombstone included.
     pub fn get_stored(&self, client: &[u8]) -> Option<Record> {
         let hash = self.hash(client);
         let shard = self.read(hash);
-        let stored = shard.find(hash, |s| s.client() == client)?;
+        let stored = shard.find(hash, |s| s.is_of(client))?;
         Some(stored.view().to_record())
     }
 
     /// True when `client` has a record (a tombstone included: it takes a place too).
     pub fn contains(&self, client: &[u8]) -> bool {
         let hash = self.hash(client);
-        self.read(hash)
-            .find(hash, |s| s.client() == client)
-            .is_some()
+        self.read(hash).find(hash, |s| s.is_of(client)).is_some()
     }
 
     /// How many clients have a record, tombstones included (what the table's cap counts).
@@ -321,7 +321,7 @@ impl LocationTable {
         let mut wires = Vec::with_capacity(self.len());
         self.for_each(|r| {
             let wire = Bytes::copy_from_slice(r.wire());
-            wires.push((wire.slice(r.client.clone()), wire));
+            wires.push((wire.slice(field(r.wire(), 4)), wire));
         });
         wires
     }
@@ -343,7 +343,7 @@ impl LocationTable {
     pub fn remove_if(&self, client: &[u8], drop: impl FnOnce(StoredRecord<'_>) -> bool) -> bool {
         let hash = self.hash(client);
         let mut shard = self.write(hash);
-        let Ok(entry) = shard.find_entry(hash, |s| s.client() == client) else {
+        let Ok(entry) = shard.find_entry(hash, |s| s.is_of(client)) else {
             return false;
         };
         if !drop(entry.get().view()) {
@@ -351,7 +351,7 @@ impl LocationTable {
         }
         let (removed, _) = entry.remove();
         self.inner.clients.fetch_sub(1, Ordering::Relaxed);
-        self.count_gone(false, removed.is_gone());
+        self.count_gone(false, removed.view().is_gone());
         true
     }
 
@@ -363,7 +363,7 @@ impl LocationTable {
             shard.retain(|s| {
                 let kept = keep(s.view());
                 dropped += usize::from(!kept);
-                gone += usize::from(!kept && s.is_gone());
+                gone += usize::from(!kept && s.view().is_gone());
                 kept
             });
         }

@@ -2,37 +2,59 @@
 
 use std::collections::VecDeque;
 
+use bytes::Bytes;
+
 use super::Watermarks;
+#[cfg(doc)]
 use crate::record::Record;
 use crate::table::LocationTable;
 
-/// Every record of `table` numbered above `theirs[origin]`, ordered by origin, then number:
-/// what a neighbour whose watermarks are `theirs` lacks. (A whole-table scan: run it off the
-/// async workers.)
-pub fn missing(table: &LocationTable, theirs: &Watermarks) -> Vec<Record> {
-    let mut records = Vec::new();
+/// The line of every record of `table` numbered above `theirs[origin]`, ordered by origin,
+/// then number: what a neighbour whose watermarks are `theirs` lacks. (A whole-table scan: run
+/// it off the async workers.) Lines are copied out of the table, not decoded: a catch-up only
+/// sends them.
+pub fn missing(table: &LocationTable, theirs: &Watermarks) -> Vec<Bytes> {
+    // The origins met so far, with the neighbour's mark of each: a herd has a few servers,
+    // and the sort below then compares numbers, not names.
+    let mut origins: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut lacked: Vec<(usize, u64, Bytes)> = Vec::new();
     table.for_each(|r| {
-        let origin = std::str::from_utf8(r.origin()).unwrap_or("");
-        if r.seq() > theirs.get(origin).copied().unwrap_or(0) {
-            records.push(r.to_record());
+        let origin = r.origin();
+        let i = match origins.iter().position(|(o, _)| o == origin) {
+            Some(i) => i,
+            None => {
+                let name = std::str::from_utf8(origin).unwrap_or("");
+                origins.push((origin.to_vec(), theirs.get(name).copied().unwrap_or(0)));
+                origins.len() - 1
+            }
+        };
+        let seq = r.seq();
+        if seq > origins[i].1 {
+            lacked.push((i, seq, Bytes::copy_from_slice(r.wire())));
         }
     });
-    records.sort_by(|a, b| a.origin().cmp(b.origin()).then(a.seq().cmp(&b.seq())));
-    records
+    let mut by_name: Vec<usize> = (0..origins.len()).collect();
+    by_name.sort_by(|&a, &b| origins[a].0.cmp(&origins[b].0));
+    let mut rank = vec![0; origins.len()];
+    for (r, &i) in by_name.iter().enumerate() {
+        rank[i] = r;
+    }
+    lacked.sort_unstable_by_key(|&(i, seq, _)| (rank[i], seq));
+    lacked.into_iter().map(|(_, _, wire)| wire).collect()
 }
 
 /// A catch-up under way on one link: records still to send, then the `CAUGHT` line.
 #[derive(Debug, Default)]
 pub struct CatchUpQueue {
-    /// Records still to send.
-    records: VecDeque<Record>,
+    /// Records still to send, as lines ([`Record::wire`]).
+    records: VecDeque<Bytes>,
     /// The `CAUGHT` line (with its `\n`) to send after them.
     done: Option<Vec<u8>>,
 }
 
 impl CatchUpQueue {
     /// A catch-up of `records`, then `done`.
-    pub fn new(records: Vec<Record>, done: Vec<u8>) -> CatchUpQueue {
+    pub fn new(records: Vec<Bytes>, done: Vec<u8>) -> CatchUpQueue {
         CatchUpQueue {
             records: records.into(),
             done: Some(done),
@@ -45,7 +67,7 @@ impl CatchUpQueue {
         let before = out.len();
         let n = self.records.len().min(max);
         for record in self.records.drain(..n) {
-            out.extend_from_slice(record.wire());
+            out.extend_from_slice(&record);
             out.push(b'\n');
         }
         if self.records.is_empty() {
@@ -69,13 +91,18 @@ mod tests {
             table.offer(&sample(c, t));
         }
         let theirs: Watermarks = [("A".to_string(), 4)].into();
-        let seqs: Vec<u64> = missing(&table, &theirs).iter().map(Record::seq).collect();
-        assert_eq!(seqs, [5, 9]);
+        let lines = missing(&table, &theirs);
+        let seqs: Vec<&[u8]> = lines
+            .iter()
+            .map(|l| &l[..l.iter().position(|&b| b == b' ').unwrap()])
+            .collect();
+        assert_eq!(seqs, [&b"5"[..], b"9"]);
     }
 
     #[test]
     fn the_queue_sends_batches_then_the_caught_line_once() {
-        let mut q = CatchUpQueue::new(vec![sample("a", 1), sample("b", 2)], b"CAUGHT\n".to_vec());
+        let records = vec![sample("a", 1).wire_bytes(), sample("b", 2).wire_bytes()];
+        let mut q = CatchUpQueue::new(records, b"CAUGHT\n".to_vec());
         let mut out = Vec::new();
         assert!(q.next_batch(1, &mut out));
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);

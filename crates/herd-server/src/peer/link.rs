@@ -204,7 +204,7 @@ impl PeerLink {
 
     /// Queues what the neighbour lacks, then `done` (the `CAUGHT` line), replacing any
     /// catch-up still under way.
-    pub fn queue_catch_up(&self, records: Vec<Record>, done: Vec<u8>) {
+    pub fn queue_catch_up(&self, records: Vec<Bytes>, done: Vec<u8>) {
         *self.catch_up.lock().unwrap_or_else(|e| e.into_inner()) = CatchUpQueue::new(records, done);
         self.outbox.wake();
     }
