@@ -764,3 +764,64 @@ fn forgetting_floods_a_tombstone_that_a_late_copy_cannot_undo() {
     assert_eq!(back.table().get(b"c"), None);
     assert_eq!(back.table().get_stored(b"c"), Some(gone));
 }
+
+#[test]
+fn restoring_on_threads_gives_what_restoring_one_by_one_gives() {
+    let mut entries: Vec<(Bytes, Bytes)> = (0..1000u64)
+        .map(|i| {
+            let origin = ["A", "B", "Me"][i as usize % 3];
+            let client = format!("c{i}");
+            let time = (i + 1).to_string();
+            let r = Record::received(
+                origin,
+                10 + i,
+                0,
+                client.as_bytes(),
+                b"+1+1",
+                time.as_bytes(),
+                (1.0, 1.0),
+            );
+            (r.client(), r.wire_bytes())
+        })
+        .collect();
+    let gone = Record::forgetting("A", 5000, &rec("c7", 8));
+    entries.push((gone.client(), gone.wire_bytes()));
+    entries.push((
+        Bytes::from_static(b"junk"),
+        Bytes::from_static(b"1 AT nothing"),
+    ));
+    entries.push((
+        Bytes::from_static(SEQ_LEASE_KEY),
+        Bytes::from_static(b"900000"),
+    ));
+    // One entry per key, as the store hands them back: the tombstone replaces c7's record.
+    entries.retain(|(k, p)| k.as_ref() != b"c7" || p == &gone.wire_bytes());
+
+    let mut one = replica(1);
+    let mut bad_one = 0;
+    for (k, p) in entries.clone() {
+        bad_one += usize::from(one.restore(&k, p).is_err());
+    }
+    for threads in [1, 2, 3, 8] {
+        let mut many = replica(1);
+        assert_eq!(
+            many.restore_all(entries.clone(), threads),
+            bad_one,
+            "{threads} threads"
+        );
+        assert_eq!(bad_one, 1);
+        let mut a: Vec<_> = many.table().snapshot();
+        let mut b: Vec<_> = one.table().snapshot();
+        a.sort_by(|x, y| x.client_bytes().cmp(y.client_bytes()));
+        b.sort_by(|x, y| x.client_bytes().cmp(y.client_bytes()));
+        assert!(a == b, "{threads} threads restored another table");
+        assert_eq!((many.table().len(), many.table().live_len()), (1000, 999));
+        assert_eq!(
+            (many.lease(), many.watermarks().get("Me")),
+            (one.lease(), one.watermarks().get("Me"))
+        );
+        // This server's own numbers were seen: the next is above the highest stored one.
+        let mut acts = Vec::new();
+        assert!(client(&mut many, "new", "5000", 0, &mut acts).seq() > 10 + 998);
+    }
+}

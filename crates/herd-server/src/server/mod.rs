@@ -304,13 +304,8 @@ async fn recover(
         ..StoreConfig::default()
     };
     let (store, recovered) = Store::open_with(&config.storage.dir.join(name), store_config).await?;
-    let mut unreadable = 0usize;
-    replica.table().reserve(recovered.entries.len());
-    for (key, payload) in recovered.entries {
-        if replica.restore(&key, payload).is_err() {
-            unreadable += 1;
-        }
-    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let unreadable = replica.restore_all(recovered.entries, threads);
     let stats = &recovered.stats;
     let line = format!(
         "recovered {} clients from {} stored records in {} ms ({} torn bytes cut, {unreadable} unreadable)",
