@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from herd_procs import free_port, rss
+
 binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/herd"
 mode = sys.argv[2] if len(sys.argv) > 2 else "idle"
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 10_000
@@ -27,20 +29,6 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 if hard < count + 64:
     sys.exit(f"idle_connections.py: the open-file limit ({hard}) is below {count} connections")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
 
 
 with tempfile.TemporaryDirectory(prefix="herd-idle-") as work:
