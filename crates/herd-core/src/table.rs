@@ -182,11 +182,13 @@ impl<'a> StoredRecord<'a> {
         parse_location(&self.wire[field(self.wire, 5)]).unwrap_or((0.0, 0.0))
     }
 
-    /// The record, as a [`Record`] of its own (a copy of the line).
-    pub fn to_record(&self) -> Record {
-        let record = Record::decode(Bytes::copy_from_slice(self.wire));
-        // Every line in the table was a record's: it reads back.
-        record.expect("a stored record reads back")
+    /// The record, as a [`Record`] of its own (a copy of the line). Every line in the table
+    /// was a record's, so it reads back; `None` would be a bug, and readers then see no
+    /// record rather than a server that stops.
+    pub fn to_record(&self) -> Option<Record> {
+        let record = Record::decode(Bytes::copy_from_slice(self.wire)).ok();
+        debug_assert!(record.is_some(), "a stored record reads back");
+        record
     }
 }
 
@@ -275,7 +277,10 @@ impl LocationTable {
         let shard = self.read(hash);
         let stored = shard.find(hash, |s| s.is_of(client))?;
         let stored = stored.view();
-        (!stored.is_gone()).then(|| stored.to_record())
+        if stored.is_gone() {
+            return None;
+        }
+        stored.to_record()
     }
 
     /// The newest record of `client`, a tombstone included.
@@ -283,7 +288,7 @@ impl LocationTable {
         let hash = self.hash(client);
         let shard = self.read(hash);
         let stored = shard.find(hash, |s| s.is_of(client))?;
-        Some(stored.view().to_record())
+        stored.view().to_record()
     }
 
     /// True when `client` has a record (a tombstone included: it takes a place too).
@@ -311,7 +316,7 @@ impl LocationTable {
     /// A copy of every record (order unspecified). Holds each shard's lock only briefly.
     pub fn snapshot(&self) -> Vec<Record> {
         let mut records = Vec::with_capacity(self.len());
-        self.for_each(|r| records.push(r.to_record()));
+        self.for_each(|r| records.extend(r.to_record()));
         records
     }
 
