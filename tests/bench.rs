@@ -181,6 +181,11 @@ async fn connect_per_request_and_redis_set() {
     );
     let r = load(&[a], &["redis-set", "-n", "200", "-c", "2", "-P", "16"]).await;
     assert_eq!((r.requests, r.ok, r.errors), (200, 200, 0));
+    let r = load(&[a], &["redis-connect-per-request", "-n", "100", "-c", "4"]).await;
+    assert_eq!(
+        (r.requests, r.ok, r.errors, r.connect_errors),
+        (100, 100, 0, 0)
+    );
 }
 
 #[tokio::test]
