@@ -142,9 +142,51 @@ impl Store {
         dir: &Path,
         config: StoreConfig,
     ) -> Result<(Store, Recovered), StoreError> {
+        let supersedes = config.supersedes;
+        let (store, recovered, ()) = Store::open_by(dir, config, move |dir| {
+            Ok((recover::open_log(dir, supersedes)?, ()))
+        })
+        .await?;
+        Ok((store, recovered))
+    }
+
+    /// Opens the store in `dir` like [`Store::open_with`], but builds no table: every valid
+    /// record of the log goes to `visit(&mut state, key, payload)`, in log order, superseded
+    /// ones included, on a blocking thread; `state` is handed back when the log is read. For
+    /// a caller whose own table keeps the newest record per key: a restart then holds each
+    /// record once instead of twice. The returned stats have `live_records` and `live_bytes`
+    /// at 0, and [`StoreStats::live_bytes_at_rewrite`] is 0 until the first compaction.
+    ///
+    /// # Errors
+    /// As [`Store::open_with`].
+    pub async fn open_replaying<S, V>(
+        dir: &Path,
+        config: StoreConfig,
+        mut state: S,
+        mut visit: V,
+    ) -> Result<(Store, RecoveryStats, S), StoreError>
+    where
+        S: Send + 'static,
+        V: FnMut(&mut S, &[u8], &[u8]) + Send + 'static,
+    {
+        let (store, recovered, state) = Store::open_by(dir, config, move |dir| {
+            let log = recover::open_log_each(dir, |key, payload| visit(&mut state, key, payload))?;
+            Ok((log, state))
+        })
+        .await?;
+        Ok((store, recovered.stats, state))
+    }
+
+    /// Opens the store in `dir` (creating it) with `replay` reading the log, under the
+    /// directory's lock on a blocking thread, then starts the writer task.
+    async fn open_by<T: Send + 'static>(
+        dir: &Path,
+        config: StoreConfig,
+        replay: impl FnOnce(&Path) -> Result<(recover::OpenLog, T), StoreError> + Send + 'static,
+    ) -> Result<(Store, Recovered, T), StoreError> {
         let dir = dir.to_path_buf();
         let counters = Arc::new(Counters::default());
-        let (sink, recovered) = {
+        let (sink, recovered, extra) = {
             let target = dir.clone();
             let counters = Arc::clone(&counters);
             tokio::task::spawn_blocking(move || {
@@ -153,13 +195,13 @@ impl Store {
                     .map_err(|e| StoreError::io("creating directory", &dir, e))?;
                 let lock = durable::lock_dir(&dir)?;
                 durable::remove_leftovers(&dir);
-                let log = recover::open_log(&dir, config.supersedes)?;
+                let (log, extra) = replay(&dir)?;
                 counters
                     .live_bytes_at_rewrite
                     .store(log.recovered.stats.live_bytes, Ordering::Relaxed);
                 let keep_unsynced = config.fsync != Fsync::Never;
                 let sink = LogSink::new(log.file, &dir, log.end, keep_unsynced, counters, lock);
-                Ok::<_, StoreError>((sink, log.recovered))
+                Ok::<_, StoreError>((sink, log.recovered, extra))
             })
             .await
             .map_err(|e| StoreError::io("opening", &dir, std::io::Error::other(e)))??
@@ -175,7 +217,7 @@ impl Store {
                 compaction: Mutex::new(()),
             }),
         };
-        Ok((store, recovered))
+        Ok((store, recovered, extra))
     }
 
     /// Writes and fsyncs every record appended before this call, whatever the fsync mode.

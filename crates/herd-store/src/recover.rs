@@ -14,7 +14,7 @@ use super::config::Supersedes;
 use std::fs::{File, OpenOptions};
 use std::hash::BuildHasher;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -73,6 +73,52 @@ pub(crate) struct OpenLog {
 /// [`StoreError::UnsupportedVersion`] for a foreign header, [`StoreError::Io`] otherwise.
 pub(crate) fn open_log(dir: &Path, supersedes: Supersedes) -> Result<OpenLog, StoreError> {
     let started = Instant::now();
+    let (path, mut file) = open_file(dir)?;
+    let mut recovered = Recovered::default();
+    let (end, table) = build_table(dir, &path, &mut file, &mut recovered.stats, supersedes)?;
+    recovered.entries = table.entries.into_iter().collect();
+    recovered.stats.live_records = recovered.entries.len() as u64;
+    recovered.stats.live_bytes = recovered
+        .entries
+        .iter()
+        .map(|(k, v)| format::frame_len(k.len(), v.len()) as u64)
+        .sum();
+    recovered.stats.bytes_read = end;
+    recovered.stats.elapsed = started.elapsed();
+    Ok(OpenLog {
+        file,
+        end,
+        recovered,
+    })
+}
+
+/// Opens (creating if needed) the log in `dir` and hands every valid record to `visit`, in
+/// log order, superseded ones included, building no table: for a caller whose own table keeps
+/// the newest record per key. The stats then leave `live_records` and `live_bytes` at 0 (only
+/// the caller's table knows them). Damage is handled as by [`open_log`].
+///
+/// # Errors
+/// As [`open_log`].
+pub(crate) fn open_log_each(
+    dir: &Path,
+    visit: impl FnMut(&[u8], &[u8]),
+) -> Result<OpenLog, StoreError> {
+    let started = Instant::now();
+    let (path, mut file) = open_file(dir)?;
+    let mut recovered = Recovered::default();
+    let end = replay(dir, &path, &mut file, &mut recovered.stats, visit)?;
+    recovered.stats.bytes_read = end;
+    recovered.stats.elapsed = started.elapsed();
+    Ok(OpenLog {
+        file,
+        end,
+        recovered,
+    })
+}
+
+/// Opens (creating if needed) the log file in `dir` and checks its header, starting an empty
+/// log over a header cut short. Returns its path and the file, positioned after the header.
+fn open_file(dir: &Path) -> Result<(PathBuf, File), StoreError> {
     let path = dir.join(durable::LOG_NAME);
     let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(file) => file,
@@ -99,22 +145,7 @@ pub(crate) fn open_log(dir: &Path, supersedes: Supersedes) -> Result<OpenLog, St
             return Err(StoreError::UnsupportedVersion { path, version })
         }
     }
-    let mut recovered = Recovered::default();
-    let (end, table) = build_table(dir, &path, &mut file, &mut recovered.stats, supersedes)?;
-    recovered.entries = table.entries.into_iter().collect();
-    recovered.stats.live_records = recovered.entries.len() as u64;
-    recovered.stats.live_bytes = recovered
-        .entries
-        .iter()
-        .map(|(k, v)| format::frame_len(k.len(), v.len()) as u64)
-        .sum();
-    recovered.stats.bytes_read = end;
-    recovered.stats.elapsed = started.elapsed();
-    Ok(OpenLog {
-        file,
-        end,
-        recovered,
-    })
+    Ok((path, file))
 }
 
 /// Opens an existing log for reading and writing.

@@ -557,3 +557,58 @@ async fn damage_longer_than_a_read_chunk_is_still_told_from_a_torn_tail() {
     assert_eq!(rec.stats.torn_bytes_cut, 3 << 20);
     assert_eq!(as_map(&rec), model(&[(b("a"), b("1"))]));
 }
+
+/// Opens `dir` replaying into a list of every record the log hands over.
+async fn open_replaying_all(
+    dir: &Path,
+) -> Result<(Store, RecoveryStats, Vec<(Bytes, Bytes)>), StoreError> {
+    Store::open_replaying(
+        dir,
+        StoreConfig::default(),
+        Vec::new(),
+        |seen: &mut Vec<(Bytes, Bytes)>, key: &[u8], payload: &[u8]| {
+            seen.push((b(key), b(payload)))
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_replaying_open_hands_over_every_record_in_log_order_and_handles_damage_as_open_does() {
+    let records = sample_records();
+    let src = tempfile::tempdir().unwrap();
+    let ends = write_log(src.path(), &records).await;
+    let log = std::fs::read(src.path().join("records.log")).unwrap();
+
+    // Whole, and cut inside the last record: superseded records included, in order; a torn
+    // tail cut as by a plain open.
+    for cut in [log.len(), log.len() - 3] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("records.log"), &log[..cut]).unwrap();
+        let (store, stats, seen) = open_replaying_all(dir.path()).await.unwrap();
+        let whole = ends.iter().filter(|&&e| e <= cut as u64).count();
+        assert_eq!(seen, records[..whole], "cut at {cut}");
+        assert_eq!(stats.records_read, whole as u64);
+        assert_eq!(stats.torn_bytes_cut, (cut as u64) - ends[whole - 1]);
+        // The store appends after the last good record.
+        store.append(b("after"), b("replay")).await.unwrap();
+        store.close().await.unwrap();
+        let (_, rec) = Store::open(dir.path(), Fsync::Never).await.unwrap();
+        let mut expected = model(&records[..whole]);
+        expected.insert(b("after"), b("replay"));
+        assert_eq!(as_map(&rec), expected, "cut at {cut}");
+    }
+
+    // Damage in the middle: refused, the file unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let mut damaged = log.clone();
+    damaged[ends[1] as usize + 20] ^= 0x40;
+    let path = dir.path().join("records.log");
+    std::fs::write(&path, &damaged).unwrap();
+    match open_replaying_all(dir.path()).await {
+        Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, ends[1]),
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("a replaying open accepted a damaged log"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), damaged);
+}
