@@ -29,7 +29,7 @@ use crate::protocol::number::parse_location;
 use crate::record::Record;
 
 /// Shards of the map: enough that the replica's writes rarely wait for a reader.
-const SHARDS: usize = 16;
+pub(crate) const SHARDS: usize = 16;
 
 /// The newest record per client. Cloning shares the table.
 #[derive(Clone, Default)]
@@ -107,6 +107,21 @@ impl Slot {
         let end = start as usize + client.len();
         wire.get(start as usize..end) == Some(client)
             && wire.get(end).is_none_or(|&b| is_field_space(b))
+    }
+
+    /// The client ID, found from the kept start (what rehashing a growing shard reads).
+    fn client(&self) -> &[u8] {
+        let start = u16::from_le_bytes([self.0[0], self.0[1]]);
+        let wire = self.wire();
+        if start == FAR {
+            return self.view().client_bytes();
+        }
+        let rest = wire.get(start as usize..).unwrap_or_default();
+        let len = rest
+            .iter()
+            .position(|&b| is_field_space(b))
+            .unwrap_or(rest.len());
+        &rest[..len]
     }
 
     fn view(&self) -> StoredRecord<'_> {
@@ -203,10 +218,20 @@ impl LocationTable {
         self.inner.hasher.hash_one(client)
     }
 
+    fn shard(&self, hash: u64) -> &RwLock<HashTable<Slot>> {
+        &self.inner.shards[Self::shard_of(hash)]
+    }
+
     /// The shard of a hash: bits the shard's own table does not use first (it takes the
     /// lowest for the bucket and the highest seven for its tags).
-    fn shard(&self, hash: u64) -> &RwLock<HashTable<Slot>> {
-        &self.inner.shards[(hash >> 32) as usize % SHARDS]
+    fn shard_of(hash: u64) -> usize {
+        (hash >> 32) as usize % SHARDS
+    }
+
+    /// Which of the table's [`SHARDS`] shards holds `client`: writers that split clients by
+    /// it never wait for each other's locks (see [`crate::replica::Restoring`]).
+    pub(crate) fn shard_index(&self, client: &[u8]) -> usize {
+        Self::shard_of(self.hash(client))
     }
 
     fn read(&self, hash: u64) -> RwLockReadGuard<'_, HashTable<Slot>> {
@@ -224,7 +249,7 @@ impl LocationTable {
         for shard in &inner.shards {
             let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
             shard.reserve(more.div_ceil(SHARDS), |s| {
-                std::hash::BuildHasher::hash_one(&inner.hasher, s.view().client_bytes())
+                std::hash::BuildHasher::hash_one(&inner.hasher, s.client())
             });
         }
     }
@@ -255,7 +280,7 @@ impl LocationTable {
             return Offer::Full;
         }
         shard.insert_unique(hash, Slot::new(record), |s| {
-            std::hash::BuildHasher::hash_one(&inner.hasher, s.view().client_bytes())
+            std::hash::BuildHasher::hash_one(&inner.hasher, s.client())
         });
         inner.clients.fetch_add(1, Ordering::Relaxed);
         self.count_gone(record.is_gone(), false);

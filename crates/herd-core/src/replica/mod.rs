@@ -27,6 +27,7 @@
 pub mod catch_up;
 pub mod limits;
 pub mod numbers;
+mod restore;
 pub mod trust;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,6 +39,7 @@ use crate::record::{BadRecord, Record};
 use crate::table::{LocationTable, Offer};
 pub use limits::{Limits, Refusal, Refusals, Tally};
 pub use numbers::{NeedLease, Numbers, LEASE_AHEAD, NUMBER_HORIZON, SEQ_LEASE_KEY};
+pub use restore::Restoring;
 pub use trust::{BAD_LINES_WINDOW, MAX_BAD_LINES};
 
 /// A neighbour, by its index in the server's neighbour list.
@@ -278,67 +280,6 @@ impl Replica {
         }
         self.table.offer(&record);
         Ok(())
-    }
-
-    /// [`Replica::restore`] of every stored entry, the records decoded and offered to the
-    /// table on `threads` threads at once (a million records take about a second on one).
-    /// The store hands back one entry per key, so the order they are offered in changes
-    /// nothing. Returns how many entries did not read back.
-    pub fn restore_all(&mut self, entries: Vec<(Bytes, Bytes)>, threads: usize) -> usize {
-        let (leases, mut records): (Vec<_>, Vec<_>) = entries
-            .into_iter()
-            .partition(|(key, _)| key.as_ref() == SEQ_LEASE_KEY);
-        let mut unreadable = 0;
-        for (key, payload) in leases {
-            unreadable += usize::from(self.restore(&key, payload).is_err());
-        }
-        self.table.reserve(records.len());
-        let threads = threads.clamp(1, records.len().max(1));
-        let share = records.len().div_ceil(threads);
-        let mut parts = Vec::with_capacity(threads);
-        while records.len() > share {
-            parts.push(records.split_off(records.len() - share));
-        }
-        parts.push(records);
-        let me = self.me.as_bytes();
-        let table = &self.table;
-        // Per part: records that did not read back, and this server's highest number.
-        let restore_part = |part: Vec<(Bytes, Bytes)>| {
-            let (mut bad, mut own) = (0usize, 0u64);
-            for (_, payload) in part {
-                match Record::decode(payload) {
-                    Ok(record) => {
-                        if record.origin() == me {
-                            own = own.max(record.seq());
-                        }
-                        table.offer(&record);
-                    }
-                    Err(BadRecord) => bad += 1,
-                }
-            }
-            (bad, own)
-        };
-        let results: Vec<(usize, u64)> = std::thread::scope(|scope| {
-            let first = parts.pop().unwrap_or_default();
-            let others: Vec<_> = parts
-                .into_iter()
-                .map(|part| scope.spawn(move || restore_part(part)))
-                .collect();
-            let mut results = vec![restore_part(first)];
-            for other in others {
-                match other.join() {
-                    Ok(result) => results.push(result),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            results
-        });
-        for (bad, own) in results {
-            unreadable += bad;
-            self.numbers.observe(own);
-            self.own_floor = self.own_floor.max(own);
-        }
-        unreadable
     }
 
     /// Numbers a client's IAMAT received at `now_nanos` (the server's clock, nanoseconds

@@ -767,7 +767,7 @@ fn forgetting_floods_a_tombstone_that_a_late_copy_cannot_undo() {
 }
 
 #[test]
-fn restoring_on_threads_gives_what_restoring_one_by_one_gives() {
+fn restoring_the_log_on_threads_gives_what_restoring_one_by_one_gives() {
     let mut entries: Vec<(Bytes, Bytes)> = (0..1000u64)
         .map(|i| {
             let origin = ["A", "B", "Me"][i as usize % 3];
@@ -787,27 +787,34 @@ fn restoring_on_threads_gives_what_restoring_one_by_one_gives() {
         .collect();
     let gone = Record::forgetting("A", 5000, &rec("c7", 8));
     entries.push((gone.client(), gone.wire_bytes()));
+    // Superseded records, as a log holds them: an older record of c9 after its newer one, and
+    // one exactly as new (the first of two equally new ones is kept).
+    let older = Record::received("B", 7, 0, b"c9", b"-2-2", b"1", (-2.0, -2.0));
+    let as_new = Record::received("B", 8, 0, b"c9", b"-3-3", b"10", (-3.0, -3.0));
+    entries.push((older.client(), older.wire_bytes()));
+    entries.push((as_new.client(), as_new.wire_bytes()));
     entries.push((
         Bytes::from_static(b"junk"),
         Bytes::from_static(b"1 AT nothing"),
     ));
     entries.push((Bytes::from_static(SEQ_LEASE_KEY), Bytes::from_static(b"5")));
-    // One entry per key, as the store hands them back: the tombstone replaces c7's record.
-    entries.retain(|(k, p)| k.as_ref() != b"c7" || p == &gone.wire_bytes());
+    entries.push((Bytes::from_static(SEQ_LEASE_KEY), Bytes::from_static(b"3")));
 
     let mut one = replica(1);
     let mut bad_one = 0;
     for (k, p) in entries.clone() {
         bad_one += usize::from(one.restore(&k, p).is_err());
     }
+    assert_eq!(bad_one, 1);
+    assert_eq!(one.table().get(b"c9").unwrap().location(), b"+1+1");
+    assert!(one.table().get(b"c7").is_none());
     for threads in [1, 2, 3, 8] {
-        let mut many = replica(1);
-        assert_eq!(
-            many.restore_all(entries.clone(), threads),
-            bad_one,
-            "{threads} threads"
-        );
-        assert_eq!(bad_one, 1);
+        let mut restoring = Restoring::new(replica(1), threads);
+        for (k, p) in &entries {
+            restoring.record(k, p);
+        }
+        let (mut many, bad_many) = restoring.finish();
+        assert_eq!(bad_many, bad_one, "{threads} threads");
         let mut a: Vec<_> = many.table().snapshot();
         let mut b: Vec<_> = one.table().snapshot();
         a.sort_by(|x, y| x.client_bytes().cmp(y.client_bytes()));
