@@ -60,14 +60,46 @@ impl AppendPermit<'_> {
                 max: format::MAX_RECORD_LEN,
             });
         }
-        let (done, synced) = if self.wait_for_sync {
-            let (done, synced) = oneshot::channel();
-            (Some(done), Some(synced))
-        } else {
-            (None, None)
-        };
+        let (done, durable) = self.durable();
         self.permit.send(Command::Append { key, payload, done });
-        Ok(Durable { synced })
+        Ok(durable)
+    }
+
+    /// Queues `records`, in this order, in the one reserved place, without waiting: for a
+    /// caller that decides many records under its lock (the writer's queue then bounds
+    /// batches, not records). The [`Durable`] is for all of them.
+    ///
+    /// # Errors
+    /// [`StoreError::RecordTooLarge`] when one of them exceeds [`format::MAX_RECORD_LEN`];
+    /// nothing is queued then.
+    pub fn append_many(self, records: Vec<(Bytes, Bytes)>) -> Result<Durable, StoreError> {
+        if let Some((key, payload)) = records
+            .iter()
+            .find(|(key, payload)| !format::fits(key.len(), payload.len()))
+        {
+            return Err(StoreError::RecordTooLarge {
+                len: key.len() + payload.len(),
+                max: format::MAX_RECORD_LEN,
+            });
+        }
+        let (done, durable) = self.durable();
+        self.permit.send(Command::AppendMany { records, done });
+        Ok(durable)
+    }
+
+    /// Where the writer reports durability (only in `Fsync::Always`), and its other end.
+    fn durable(&self) -> (Option<oneshot::Sender<Result<(), StoreError>>>, Durable) {
+        if self.wait_for_sync {
+            let (done, synced) = oneshot::channel();
+            (
+                Some(done),
+                Durable {
+                    synced: Some(synced),
+                },
+            )
+        } else {
+            (None, Durable { synced: None })
+        }
     }
 }
 

@@ -612,3 +612,30 @@ async fn a_replaying_open_hands_over_every_record_in_log_order_and_handles_damag
     }
     assert_eq!(std::fs::read(&path).unwrap(), damaged);
 }
+
+#[tokio::test]
+async fn many_records_through_one_permit_land_in_order_between_single_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), Fsync::Always).await.unwrap();
+    store.append(b("a"), b("1")).await.unwrap();
+    let batch = vec![(b("b"), b("2")), (b("a"), b("3")), (b("c"), b("4"))];
+    let durable = store.reserve().await.unwrap().append_many(batch).unwrap();
+    assert!(durable.waits());
+    durable.wait().await.unwrap();
+    store.append(b("c"), b("5")).await.unwrap();
+    // One record too large: nothing of the batch is queued.
+    let too_large = vec![
+        (b("d"), b("6")),
+        (b("e"), Bytes::from(vec![b'x'; format::MAX_RECORD_LEN + 1])),
+    ];
+    let refused = store.reserve().await.unwrap().append_many(too_large);
+    assert!(matches!(refused, Err(StoreError::RecordTooLarge { .. })));
+    store.close().await.unwrap();
+
+    let (_, stats, seen) = open_replaying_all(dir.path()).await.unwrap();
+    assert_eq!(
+        seen,
+        [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("c", "5")].map(|(k, p)| (b(k), b(p)))
+    );
+    assert_eq!(stats.records_read, 5);
+}

@@ -51,6 +51,13 @@ pub(crate) enum Command {
         /// Where to report durability, if the caller waits for it.
         done: Option<Reply<()>>,
     },
+    /// Append records in this order, as one command; `done` as for `Append`, for all of them.
+    AppendMany {
+        /// The records' keys and payloads.
+        records: Vec<(Bytes, Bytes)>,
+        /// Where to report durability, if the caller waits for it.
+        done: Option<Reply<()>>,
+    },
     /// Start keeping a copy of every append, for the compaction about to take its snapshot.
     BeginCompaction {
         /// Dropped by the compaction if it is abandoned; the writer then stops copying.
@@ -180,6 +187,19 @@ impl Writer {
                         waiters.extend(done);
                         true
                     }
+                    Command::AppendMany { records, done } => {
+                        for (key, payload) in &records {
+                            self.copy_for_compaction(key, payload);
+                        }
+                        let Some(sink) = self.sink.as_mut() else {
+                            return;
+                        };
+                        for (key, payload) in &records {
+                            sink.push(key, payload);
+                        }
+                        waiters.extend(done);
+                        true
+                    }
                     control => {
                         self.flush(std::mem::take(&mut waiters), false).await
                             && self.control(control).await
@@ -198,7 +218,7 @@ impl Writer {
     /// Handles a non-append command; returns false when the writer must stop.
     async fn control(&mut self, cmd: Command) -> bool {
         match cmd {
-            Command::Append { .. } => true,
+            Command::Append { .. } | Command::AppendMany { .. } => true,
             Command::BeginCompaction { alive, done } => {
                 self.recording = Some(Recording {
                     alive,
