@@ -385,6 +385,66 @@ impl Node {
         changed
     }
 
+    /// Feeds the records of one read from neighbour `from` to the replica, in order, as
+    /// [`Node::apply`] would one by one, but with one place in the store's queue, one hold of
+    /// the replica's lock and one clock reading for all of them. Stops at a record that gets
+    /// the link dropped (the rest are not taken, as if they had not arrived). Cancel-safe as
+    /// `apply`: the only wait is for the store's place, before anything changes.
+    pub async fn apply_records(&self, from: PeerId, records: Vec<Record>, held: &mut HeldForwards) {
+        if records.is_empty() {
+            return;
+        }
+        let permit = self.reserve().await;
+        let mut actions = Vec::new();
+        let mut won = Vec::new();
+        let now = crate::server::connection::now_nanos();
+        let mut taken = 0;
+        {
+            let mut replica = self.replica();
+            for record in records {
+                taken += 1;
+                let first = actions.len();
+                replica.handle(Event::Peer { from, record }, now, &mut actions);
+                let mut dropped = false;
+                for action in &actions[first..] {
+                    match action {
+                        Action::Persist(record) => won.push((record.client(), record.wire_bytes())),
+                        Action::DropLink { peer, .. } => dropped |= *peer == from,
+                        _ => {}
+                    }
+                }
+                if dropped {
+                    break;
+                }
+            }
+            // A neighbour's record is not waited on: its origin answered it already.
+            if !won.is_empty() {
+                self.persist_many(won, permit);
+            }
+        }
+        self.count_received(from, taken);
+        let scans = self.carry_out(actions, held);
+        for (to, since, marks) in scans {
+            self.send_missing(to, since, marks).await;
+        }
+    }
+
+    /// Queues `records` through `permit`, while the replica's lock is held (see `persist`).
+    fn persist_many(&self, records: Vec<(Bytes, Bytes)>, permit: Option<AppendPermit<'_>>) {
+        let Some(permit) = permit else {
+            if self.store.is_some() {
+                self.log.event(format!(
+                    "{} records were not stored: the store has closed",
+                    records.len()
+                ));
+            }
+            return;
+        };
+        if let Err(e) = permit.append_many(records) {
+            self.log.event(format!("storing records failed: {e}"));
+        }
+    }
+
     /// Queues the record of the `Persist` action among `actions` (at most one per event)
     /// through `permit`, while the replica's lock is held, so the log's order is the table's.
     fn persist(
@@ -419,11 +479,7 @@ impl Node {
     fn watch(&self, event: &Event) {
         let stats = &self.stats;
         match event {
-            Event::Peer { from, .. } => {
-                if let Some(link) = stats.links.get(*from) {
-                    link.received.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            Event::Peer { from, .. } => self.count_received(*from, 1),
             Event::LinkUp(peer) | Event::LinkDown(peer) => {
                 let up = matches!(event, Event::LinkUp(_));
                 if let Some(link) = stats.links.get(*peer) {
@@ -439,6 +495,13 @@ impl Node {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Counts `n` records received from neighbour `from`.
+    fn count_received(&self, from: PeerId, n: u64) {
+        if let Some(link) = self.stats.links.get(from) {
+            link.received.fetch_add(n, Ordering::Relaxed);
         }
     }
 

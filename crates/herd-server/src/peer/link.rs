@@ -417,18 +417,28 @@ async fn session(
     let reader = async {
         let mut framer = LineFramer::new(PEER_MAX_LINE);
         let mut held = node.held_forwards();
+        // The records of a read, taken by the replica together (see `Node::apply_records`).
+        let mut records = Vec::new();
         loop {
             while let Some(frame) = framer.next_frame(&mut buf, false) {
-                match frame {
-                    Frame::Line(line) => receive(node, link, line, &mut held).await,
-                    Frame::Overlong(_) => {
-                        let from = link.id;
-                        node.apply(Event::BadLine { from }, &mut held).await;
-                    }
+                let event = match frame {
+                    Frame::Line(line) => match receive(node, link, &line) {
+                        Some(Event::Peer { record, .. }) => {
+                            records.push(record);
+                            continue;
+                        }
+                        Some(event) => event,
+                        None => continue,
+                    },
+                    Frame::Overlong(_) => Event::BadLine { from: link.id },
+                };
+                // Other lines keep their place after the records before them.
+                if let Some(why) = take_in(node, link, &mut records, Some(event), &mut held).await {
+                    return why;
                 }
-                if let Some(why) = link.take_cut() {
-                    return format!("cut off: {why}");
-                }
+            }
+            if let Some(why) = take_in(node, link, &mut records, None, &mut held).await {
+                return why;
             }
             // What this read brought goes on in one write per link.
             held.flush();
@@ -485,12 +495,32 @@ fn flush(link: &PeerLink) -> std::io::Result<bool> {
     }
 }
 
-/// Handles one line from a neighbour.
-async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwards) {
+/// Hands the replica the `records` gathered from `link`, then `event`, unless the records
+/// got the link cut. Returns why the link was cut, if it was.
+async fn take_in(
+    node: &Node,
+    link: &PeerLink,
+    records: &mut Vec<Record>,
+    event: Option<Event>,
+    held: &mut HeldForwards,
+) -> Option<String> {
+    node.apply_records(link.id, std::mem::take(records), held)
+        .await;
+    if let Some(event) = event {
+        if let Some(why) = link.take_cut() {
+            return Some(format!("cut off: {why}"));
+        }
+        node.apply(event, held).await;
+    }
+    link.take_cut().map(|why| format!("cut off: {why}"))
+}
+
+/// What one line from a neighbour is for the replica (`None` for a ping).
+fn receive(node: &Node, link: &PeerLink, line: &[u8]) -> Option<Event> {
     let from = link.id;
     // A copy: a record kept in the table must not keep the whole read buffer alive.
-    let event = match wire::parse(Bytes::copy_from_slice(&line)) {
-        Ok(PeerLine::Ping) => return,
+    Some(match wire::parse(Bytes::copy_from_slice(line)) {
+        Ok(PeerLine::Ping) => return None,
         Ok(PeerLine::Resync) => {
             node.log.event(format!(
                 "link {}: records for here were refused on the way; catching up",
@@ -508,8 +538,7 @@ async fn receive(node: &Node, link: &PeerLink, line: Bytes, held: &mut HeldForwa
         }
         // Counted (and logged with the other counts by housekeeping, not once per line).
         Err(_) => Event::BadLine { from },
-    };
-    node.apply(event, held).await;
+    })
 }
 
 #[cfg(test)]
