@@ -9,7 +9,8 @@ temporary folder, reads its VmRSS, sends one IAMAT for each of CLIENTS distinct 
 lengths: stored lines of 98 bytes) over one pipelined connection, waits SETTLE seconds
 (default 2), reads VmRSS again, then stops the server (SIGTERM), starts it on the same store,
 timing the start until the client port answers, waits SETTLE seconds and reads VmRSS once
-more. Prints the growth per client after the load and after the restart (over the first
+more. REPORTS=K (default 1) sends each client K IAMATs, each later than the one before, so
+the store's log holds K records per client at the restart. Prints the growth per client after the load and after the restart (over the first
 start's RSS), and the restart time; `--json` prints one JSON object instead. Stops every
 server it started by its PID.
 """
@@ -28,6 +29,7 @@ count = int(args[1]) if len(args) > 1 else 1_000_000
 # Seconds to wait before each RSS reading after the load and after the restart (allocators
 # hand freed memory back to the system after a while).
 settle = float(os.environ.get("SETTLE", "2"))
+reports = int(os.environ.get("REPORTS", "1"))
 
 with tempfile.TemporaryDirectory(prefix="herd-clients-") as work:
     port, peer = free_port(), free_port()
@@ -42,7 +44,8 @@ with tempfile.TemporaryDirectory(prefix="herd-clients-") as work:
         time.sleep(0.5)
         before = rss(server.pid)
         began = time.monotonic()
-        load(port, count)
+        for later in range(reports):
+            load(port, count, later)
         took = time.monotonic() - began
         time.sleep(settle)
         loaded = rss(server.pid)
@@ -60,12 +63,12 @@ with tempfile.TemporaryDirectory(prefix="herd-clients-") as work:
             recovered += log_lines(os.path.join(root, name), "recovered ")
     if as_json:
         print(json.dumps({
-            "clients": count, "load_s": took, "rss_before": before, "rss_loaded": loaded,
+            "clients": count, "reports": reports, "load_s": took, "rss_before": before, "rss_loaded": loaded,
             "rss_restarted": again, "per_client_loaded": (loaded - before) / count,
             "per_client_restarted": (again - before) / count, "restart_s": restart,
             "first_start_s": first_start, "recovered": sorted(recovered)[-1:]}))
         sys.exit(0)
-    print(f"{count} clients loaded in {took:.1f} s: RSS {before / 1e6:.1f} MB -> "
+    print(f"{count} clients loaded ({reports} IAMATs each) in {took:.1f} s: RSS {before / 1e6:.1f} MB -> "
           f"{loaded / 1e6:.1f} MB, {(loaded - before) / count:.0f} B per client")
     print(f"restart to listening: {restart:.2f} s (the first start, empty: {first_start:.2f} s); "
           f"RSS then {again / 1e6:.1f} MB, {(again - before) / count:.0f} B per client "

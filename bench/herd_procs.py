@@ -56,9 +56,10 @@ def client_id(i):
     return f"c{i:07d}.cs.ucla.edu"
 
 
-def load(port, count):
-    """One IAMAT for each of COUNT clients over one pipelined connection; returns when every
-    answer is in, and exits if one is missing or refused."""
+def load(port, count, later=0):
+    """One IAMAT for each of COUNT clients over one pipelined connection, LATER seconds after
+    the classic time (a later call with a larger LATER makes every client move); returns when
+    every answer is in, and exits if one is missing or refused."""
     conn = socket.create_connection(("127.0.0.1", port))
     answered = [0, b""]
 
@@ -75,7 +76,7 @@ def load(port, count):
     step = 10_000
     for first in range(0, count, step):
         lines = "".join(
-            f"IAMAT {client_id(i)} +34.068930-118.445127 1621464827.{i % 10**9:09d}\n"
+            f"IAMAT {client_id(i)} +34.068930-118.445127 {1621464827 + later}.{i % 10**9:09d}\n"
             for i in range(first, min(first + step, count)))
         conn.sendall(lines.encode())
     reader.join(timeout=600)
