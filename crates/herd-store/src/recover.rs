@@ -72,23 +72,16 @@ pub(crate) struct OpenLog {
 /// [`StoreError::Corrupt`] for damage with valid records after it, [`StoreError::NotALog`] or
 /// [`StoreError::UnsupportedVersion`] for a foreign header, [`StoreError::Io`] otherwise.
 pub(crate) fn open_log(dir: &Path, supersedes: Supersedes) -> Result<OpenLog, StoreError> {
-    let started = Instant::now();
-    let (path, mut file) = open_file(dir)?;
-    let mut recovered = Recovered::default();
-    let (end, table) = build_table(dir, &path, &mut file, &mut recovered.stats, supersedes)?;
-    recovered.entries = table.entries.into_iter().collect();
-    recovered.stats.live_records = recovered.entries.len() as u64;
-    recovered.stats.live_bytes = recovered
-        .entries
-        .iter()
-        .map(|(k, v)| format::frame_len(k.len(), v.len()) as u64)
-        .sum();
-    recovered.stats.bytes_read = end;
-    recovered.stats.elapsed = started.elapsed();
-    Ok(OpenLog {
-        file,
-        end,
-        recovered,
+    open_log_with(dir, |path, file, recovered| {
+        let (end, table) = build_table(dir, path, file, &mut recovered.stats, supersedes)?;
+        recovered.entries = table.entries.into_iter().collect();
+        recovered.stats.live_records = recovered.entries.len() as u64;
+        recovered.stats.live_bytes = recovered
+            .entries
+            .iter()
+            .map(|(k, v)| format::frame_len(k.len(), v.len()) as u64)
+            .sum();
+        Ok(end)
     })
 }
 
@@ -103,10 +96,21 @@ pub(crate) fn open_log_each(
     dir: &Path,
     visit: impl FnMut(&[u8], &[u8]),
 ) -> Result<OpenLog, StoreError> {
+    open_log_with(dir, |path, file, recovered| {
+        replay(dir, path, file, &mut recovered.stats, visit)
+    })
+}
+
+/// Opens the log in `dir` and lets `read` replay it (from after the header) into the
+/// recovered table and stats; `read` returns the offset past the last good frame.
+fn open_log_with(
+    dir: &Path,
+    read: impl FnOnce(&Path, &mut File, &mut Recovered) -> Result<u64, StoreError>,
+) -> Result<OpenLog, StoreError> {
     let started = Instant::now();
     let (path, mut file) = open_file(dir)?;
     let mut recovered = Recovered::default();
-    let end = replay(dir, &path, &mut file, &mut recovered.stats, visit)?;
+    let end = read(&path, &mut file, &mut recovered)?;
     recovered.stats.bytes_read = end;
     recovered.stats.elapsed = started.elapsed();
     Ok(OpenLog {
