@@ -86,11 +86,29 @@ const FAR: u16 = u16::MAX;
 impl Slot {
     fn new(record: &Record) -> Slot {
         let wire = record.wire();
-        let start = u16::try_from(record.client_start()).unwrap_or(FAR);
         let mut bytes = Vec::with_capacity(HEADER + wire.len());
-        bytes.extend_from_slice(&start.to_le_bytes());
+        bytes.extend_from_slice(&Slot::header(record));
         bytes.extend_from_slice(wire);
         Slot(bytes.into_boxed_slice())
+    }
+
+    /// What a slot holds before `record`'s line: where its client ID starts.
+    fn header(record: &Record) -> [u8; HEADER] {
+        u16::try_from(record.client_start())
+            .unwrap_or(FAR)
+            .to_le_bytes()
+    }
+
+    /// Holds `record` from now on: in place when its line is as long as the one held (a
+    /// client's lines usually are), sparing an allocation and a free.
+    fn replace(&mut self, record: &Record) {
+        let wire = record.wire();
+        if self.0.len() != HEADER + wire.len() {
+            *self = Slot::new(record);
+            return;
+        }
+        self.0[..HEADER].copy_from_slice(&Slot::header(record));
+        self.0[HEADER..].copy_from_slice(wire);
     }
 
     fn wire(&self) -> &[u8] {
@@ -271,7 +289,7 @@ impl LocationTable {
             if !record.is_newer_than_kept(view.time(), was_gone) {
                 return Offer::Stale;
             }
-            *stored = Slot::new(record);
+            stored.replace(record);
             self.count_gone(record.is_gone(), was_gone);
             return Offer::Won;
         }
@@ -462,6 +480,29 @@ mod tests {
             (table.len(), table.get(b"kiwi").map(|r| r.seq())),
             (2, Some(1))
         );
+    }
+
+    #[test]
+    fn a_newer_line_of_the_same_length_is_held_in_place_and_reads_back_whole() {
+        let table = LocationTable::new();
+        let line = |s: &'static str| Record::decode(Bytes::from(s)).unwrap();
+        // Same length, the client ID two bytes earlier (a shorter number, a longer location).
+        let first = line("100 AT Bona +0.100000000 kiwi +1+1 1621464827.1");
+        let second = line("9 AT Bona +0.100000000 kiwi +12+12 1621464827.2");
+        assert_eq!(first.wire().len(), second.wire().len());
+        table.offer(&first);
+        table.offer(&sample("other", 1));
+        assert_eq!(table.offer(&second), Offer::Won);
+        assert_eq!(table.get(b"kiwi"), Some(second.clone()));
+        assert!(table.contains(b"kiwi") && !table.contains(b"kiw"));
+        // A longer line, then a shorter one: each read back whole.
+        let longer = line("101 AT Bona +0.100000000 kiwi +33.33-44.44 1621464827.3");
+        let shorter = line("1 AT B +0.100000000 kiwi +1+1 1621464827.4");
+        for record in [&longer, &shorter] {
+            assert_eq!(table.offer(record), Offer::Won);
+            assert_eq!(table.get(b"kiwi").as_ref(), Some(record));
+        }
+        assert_eq!(table.len(), 2);
     }
 
     #[test]
