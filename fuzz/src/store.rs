@@ -18,6 +18,10 @@
 //!   cutting a torn tail;
 //! - every recovered entry decode-encode round-trips, and a second open cuts nothing and
 //!   gives the same table;
+//! - the server's way to open, `Store::open_replaying` (every record handed over in log
+//!   order), gives the same outcome, the records folded newer-wins are the modelled table,
+//!   and `Restoring` them on two worker threads gives the table, own numbers and count of
+//!   unreadable entries that `Replica::restore` one by one gives;
 //! - `repair` on the same bytes never panics, fails only on a foreign version, and leaves a
 //!   log that opens cleanly with exactly the records it reported keeping.
 
@@ -25,7 +29,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use herd_core::record::stored_is_newer;
+use herd_core::replica::{Replica, Restoring};
 use herd_store::format::{self, Decoded, HeaderCheck, FRAME_OVERHEAD, HEADER_LEN, MAGIC};
 use herd_store::{repair, Fsync, Recovered, Store, StoreConfig, StoreError};
 use tokio::runtime::Runtime;
@@ -268,8 +274,107 @@ pub fn store_recover(data: &[u8]) {
         let mut cell = cell.borrow_mut();
         let scratch = cell.get_or_insert_with(Scratch::new);
         recover_as_modelled(scratch, data);
+        replay_as_modelled(scratch, data);
         repair_and_reopen(scratch, data);
     });
+}
+
+/// The server's way to open: `Store::open_replaying` hands over every record in log order,
+/// and `Restoring` tables them on worker threads.
+fn replay_as_modelled(scratch: &Scratch, data: &[u8]) {
+    let log = scratch.lay_out(data);
+    let want = model(data);
+    let config = StoreConfig {
+        fsync: Fsync::Never,
+        supersedes: stored_is_newer,
+        ..StoreConfig::default()
+    };
+    let opened = scratch.rt.block_on(Store::open_replaying(
+        &scratch.dir,
+        config,
+        Vec::new(),
+        |seen: &mut Vec<(Vec<u8>, Vec<u8>)>, key: &[u8], payload: &[u8]| {
+            seen.push((key.to_vec(), payload.to_vec()));
+        },
+    ));
+    let (store, stats, seen) = match (&want, opened) {
+        (
+            Model::Opens {
+                table,
+                records_read,
+                end,
+                torn_bytes_cut,
+            },
+            Ok((store, stats, seen)),
+        ) => {
+            // Folded newer-wins, what was handed over is the modelled table.
+            let mut folded: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            for (key, payload) in &seen {
+                match folded.get_mut(key) {
+                    Some(kept) if !stored_is_newer(payload, kept) => {}
+                    _ => {
+                        folded.insert(key.clone(), payload.clone());
+                    }
+                }
+            }
+            assert!(&folded == table, "the replay handed over another table");
+            assert_eq!(seen.len() as u64, *records_read);
+            assert_eq!(
+                (stats.records_read, stats.bytes_read, stats.torn_bytes_cut),
+                (*records_read, *end, *torn_bytes_cut)
+            );
+            (store, stats, seen)
+        }
+        (_, Ok(_)) => panic!("a replaying open took a log the model says fails: {want:?}"),
+        (_, Err(e)) => {
+            let same = matches!(
+                (&want, &e),
+                (Model::NotALog, StoreError::NotALog(_))
+                    | (
+                        Model::UnsupportedVersion(_),
+                        StoreError::UnsupportedVersion { .. }
+                    )
+                    | (Model::Corrupt { .. }, StoreError::Corrupt { .. })
+            );
+            assert!(same, "a replaying open gave `{e}`; the model says {want:?}");
+            assert_eq!(std::fs::read(&log).expect("reading the log"), data);
+            return;
+        }
+    };
+    scratch.close(store);
+    assert_eq!(stats.live_records, 0);
+    restore_as_one_by_one(&seen);
+}
+
+/// Restoring `entries` (in log order) on worker threads gives the table, numbers and count of
+/// unreadable entries that restoring them one by one gives.
+fn restore_as_one_by_one(entries: &[(Vec<u8>, Vec<u8>)]) {
+    // Named as the origin of the seed corpus's records: their numbers are its own, which the
+    // restore must observe.
+    let replica = || Replica::new("Clark", 0, true);
+    let mut one = replica();
+    let mut bad_one = 0;
+    for (key, payload) in entries {
+        bad_one += usize::from(one.restore(key, Bytes::copy_from_slice(payload)).is_err());
+    }
+    let mut restoring = Restoring::new(replica(), 2);
+    for (key, payload) in entries {
+        restoring.record(key, payload);
+    }
+    let (many, bad_many) = restoring.finish();
+    assert_eq!(bad_many, bad_one, "another count of unreadable entries");
+    let lines = |r: &Replica| {
+        let mut lines = Vec::new();
+        r.table().for_each(|s| lines.push(s.wire().to_vec()));
+        lines.sort();
+        lines
+    };
+    assert!(
+        lines(&many) == lines(&one),
+        "restoring on threads gave another table"
+    );
+    assert_eq!(many.lease(), one.lease());
+    assert_eq!(many.watermarks(), one.watermarks());
 }
 
 fn recover_as_modelled(scratch: &Scratch, data: &[u8]) {
