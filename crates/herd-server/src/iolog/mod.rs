@@ -107,6 +107,18 @@ struct Entry {
 enum Message {
     /// An entry to write.
     Entry(Entry),
+    /// Entries gathered by a [`LogBatch`]: their texts one after another, where each ends,
+    /// their kinds, one time for all, and what they count against the queue's bound.
+    Entries {
+        /// When the first was pushed.
+        at: SystemTime,
+        /// The texts, one after another.
+        text: Bytes,
+        /// Each entry's kind and where its text ends in `text`.
+        ends: Vec<(Kind, usize)>,
+        /// What the lot counts against the queue's bound.
+        cost: usize,
+    },
     /// Write what is queued, then stop.
     Close,
 }
@@ -154,6 +166,15 @@ impl Shared {
     fn dropped(&self, text: &[u8]) {
         self.lines_dropped
             .fetch_add(lines(text).count() as u64, Ordering::Relaxed);
+    }
+
+    /// Counts the lines of a batch's entries (texts in `text`, ending at `ends`) as dropped.
+    fn dropped_entries(&self, text: &[u8], ends: &[(Kind, usize)]) {
+        let mut start = 0;
+        for &(_, end) in ends {
+            self.dropped(&text[start..end]);
+            start = end;
+        }
     }
 
     fn counters(&self) -> IoLogCounters {
@@ -246,6 +267,17 @@ impl IoLog {
         self.push_copy(Kind::Output, &answer);
     }
 
+    /// A batch that gathers entries and queues them together when flushed or dropped: one
+    /// message and one clock reading for the lot, for a task that logs many lines at once.
+    pub fn batch(&self) -> LogBatch<'_> {
+        LogBatch {
+            log: self,
+            at: None,
+            text: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
     /// Records an event such as a link coming up.
     pub fn event(&self, text: impl Into<String>) {
         if self.queue.is_none() {
@@ -291,6 +323,88 @@ impl IoLog {
             self.shared.release(entry.cost);
             self.shared.dropped(&entry.text);
         }
+    }
+}
+
+/// Entries of one task, queued together (see [`IoLog::batch`]): they share the time of the
+/// first, so flush before anything that may wait (an upstream call, a disk sync), and the lines
+/// after it get a time of their own.
+pub struct LogBatch<'a> {
+    /// Where they go.
+    log: &'a IoLog,
+    /// When the first was pushed, once one was.
+    at: Option<SystemTime>,
+    /// Their texts, one after another.
+    text: Vec<u8>,
+    /// Each one's kind and where its text ends.
+    ends: Vec<(Kind, usize)>,
+}
+
+/// Bytes of text a batch gathers before it queues them on its own.
+const BATCH_TEXT: usize = 64 * 1024;
+
+impl LogBatch<'_> {
+    /// As [`IoLog::input`].
+    pub fn input(&mut self, line: &[u8]) {
+        self.push(Kind::Input, line);
+    }
+
+    /// As [`IoLog::output`].
+    pub fn output(&mut self, answer: &[u8]) {
+        self.push(Kind::Output, answer);
+    }
+
+    /// As [`IoLog::event`].
+    pub fn event(&mut self, text: &str) {
+        self.push(Kind::Event, text.as_bytes());
+    }
+
+    fn push(&mut self, kind: Kind, text: &[u8]) {
+        if self.log.queue.is_none() {
+            return;
+        }
+        self.at.get_or_insert_with(SystemTime::now);
+        self.text.extend_from_slice(text);
+        self.ends.push((kind, self.text.len()));
+        if self.text.len() >= BATCH_TEXT {
+            self.flush();
+        }
+    }
+
+    /// Queues what was gathered (as one message), or counts it as dropped when it does not
+    /// fit in the queue.
+    pub fn flush(&mut self) {
+        let Some(at) = self.at.take() else { return };
+        let (Some(queue), ends) = (&self.log.queue, std::mem::take(&mut self.ends)) else {
+            return;
+        };
+        let text = std::mem::take(&mut self.text);
+        let shared = &self.log.shared;
+        let cost =
+            text.capacity() + ends.capacity() * std::mem::size_of::<(Kind, usize)>() + ENTRY_COST;
+        if !shared.reserve(cost) {
+            shared.dropped_entries(&text, &ends);
+            return;
+        }
+        let message = Message::Entries {
+            at,
+            text: Bytes::from(text),
+            ends,
+            cost,
+        };
+        if let Err(mpsc::SendError(Message::Entries {
+            text, ends, cost, ..
+        })) = queue.send(message)
+        {
+            shared.release(cost);
+            shared.dropped_entries(&text, &ends);
+        }
+    }
+}
+
+impl Drop for LogBatch<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 

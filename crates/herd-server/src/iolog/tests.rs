@@ -319,3 +319,105 @@ async fn a_discarding_log_counts_nothing() {
     log.input(Bytes::from_static(b"x"));
     assert_eq!(log.counters(), IoLogCounters::default());
 }
+
+#[tokio::test]
+async fn a_batch_writes_its_lines_in_order_among_the_others_at_one_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herd.log");
+    let (log, writer) = IoLog::open(&path, LogLimits::default());
+    log.event("before");
+    let mut batch = log.batch();
+    batch.input(b"IAMAT a +1+1 1");
+    batch.output(b"AT S +0.1 a +1+1 1\n");
+    batch.event("IAMAT refused: too far ahead");
+    batch.output(b"? IAMAT b\nsecond line\n");
+    // Not queued until flushed: a line pushed directly now comes first.
+    log.event("meanwhile");
+    batch.flush();
+    batch.input(b"WHATSAT a 1 1");
+    drop(batch);
+    log.event("after");
+    assert_eq!(log.counters().lines_dropped, 0);
+    drop(log);
+    writer.finish().await;
+    let text = text_of(&path);
+    let lines: Vec<&str> = text.lines().collect();
+    let ends = [
+        "Z * before",
+        "Z * meanwhile",
+        "Z < IAMAT a +1+1 1",
+        "Z > AT S +0.1 a +1+1 1",
+        "Z * IAMAT refused: too far ahead",
+        "Z > ? IAMAT b",
+        "Z > second line",
+        "Z < WHATSAT a 1 1",
+        "Z * after",
+    ];
+    assert_eq!(lines.len(), ends.len(), "{text}");
+    for (line, end) in lines.iter().zip(ends) {
+        assert!(
+            line.ends_with(end),
+            "{line:?} should end with {end:?}\n{text}"
+        );
+    }
+    // The lines of one flush share its time.
+    let stamp = |line: &str| line.split(' ').next().unwrap().to_owned();
+    assert!((3..7).all(|i| stamp(lines[i]) == stamp(lines[2])), "{text}");
+}
+
+#[tokio::test]
+async fn a_batch_that_does_not_fit_in_the_queue_is_dropped_and_counted_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herd.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let limits = LogLimits {
+        queue_bytes: 4096,
+        ..LogLimits::default()
+    };
+    let (log, writer) = IoLog::open(&path, limits);
+    let mut kept = 0;
+    let mut dropped = 0;
+    for _ in 0..100 {
+        let mut batch = log.batch();
+        for _ in 0..3 {
+            batch.input(&[b'i'; 100]);
+        }
+        batch.output(b"two\nlines\n");
+        let before = log.counters().lines_dropped;
+        batch.flush();
+        let after = log.counters();
+        assert!(after.queued_bytes <= limits.queue_bytes, "{after:?}");
+        match after.lines_dropped - before {
+            0 => kept += 1,
+            5 => dropped += 1,
+            other => panic!("a batch lost {other} of its 5 lines"),
+        }
+    }
+    assert!(kept > 0 && dropped > 0, "kept {kept}, dropped {dropped}");
+    let reader = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            let mut text = String::new();
+            std::fs::File::open(path)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        }
+    });
+    drop(log);
+    writer.finish().await;
+    let text = reader.join().unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" < iii")).count(),
+        kept * 3
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.ends_with(" > lines")).count(),
+        kept
+    );
+}

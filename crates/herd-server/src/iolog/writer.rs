@@ -311,6 +311,25 @@ fn take(message: Message, batch: &mut Vec<Entry>) -> bool {
             batch.push(entry);
             false
         }
+        Message::Entries {
+            at,
+            text,
+            ends,
+            mut cost,
+        } => {
+            let mut start = 0;
+            for (kind, end) in ends {
+                batch.push(Entry {
+                    at,
+                    kind,
+                    text: text.slice(start..end),
+                    // The lot's cost is given back with the first.
+                    cost: std::mem::take(&mut cost),
+                });
+                start = end;
+            }
+            false
+        }
         Message::Close => true,
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures::FutureExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::config::HerdConfig;
 use crate::disconnects::Cut;
+use crate::iolog::LogBatch;
 use crate::node::{HeldForwards, Node};
 use crate::stats::{BatchTally, CommandKind};
 use herd_core::protocol::answer;
@@ -178,11 +179,13 @@ async fn answer_batch(
     // When the line being answered started: the end of the one before (one clock reading
     // per line).
     let mut mark = std::time::Instant::now();
+    let mut log = node.log.batch();
     while let Some(frame) = framer.next_frame(buf, eof) {
         let mut answering = Answering {
             node,
             output: &mut *output,
             held: &mut held,
+            log: &mut log,
         };
         let answered = answering.frame(frame).await;
         match answered.and_then(|kind| output.bounded().map(|()| kind)) {
@@ -196,6 +199,7 @@ async fn answer_batch(
     tally.flush(&node.stats.traffic);
     // Flooded before answered.
     held.flush();
+    log.flush();
     output.send().await
 }
 
@@ -259,20 +263,24 @@ impl Output {
 
 /// What answering a frame needs: the answers not yet written (and the connection to write
 /// them to) and the records not yet forwarded.
-struct Answering<'a> {
+struct Answering<'a, 'b> {
     /// The server.
     node: &'a Node,
     /// The connection and its answers not yet written.
     output: &'a mut Output,
     /// Records to forward before the answers are written.
     held: &'a mut HeldForwards,
+    /// The I/O log's lines of this batch, queued together.
+    log: &'a mut LogBatch<'b>,
 }
 
-impl Answering<'_> {
+impl Answering<'_, '_> {
     /// Floods what is held, then writes the pending answers: for when an answer must go out
-    /// before the batch ends.
+    /// before the batch ends. The log's lines go too, so that those after the wait get the
+    /// time they happen at.
     async fn send_ready(&mut self) -> Result<(), Ended> {
         self.held.flush();
+        self.log.flush();
         self.output.send().await
     }
 
@@ -285,15 +293,14 @@ impl Answering<'_> {
         let start = self.output.pending.len();
         let line = match frame {
             Frame::Overlong(head) => {
-                node.log.input(Bytes::from([&head[..], b"..."].concat()));
+                self.log.input(&[&head[..], b"..."].concat());
                 answer::overlong(&head, &mut self.output.pending);
-                node.log
-                    .output(Bytes::copy_from_slice(&self.output.pending[start..]));
+                self.log.output(&self.output.pending[start..]);
                 return Ok(CommandKind::Invalid);
             }
             Frame::Line(line) => line,
         };
-        node.log.input(line.clone());
+        self.log.input(&line);
         match command::parse(&line) {
             Ok(Command::IAmAt {
                 client,
@@ -313,25 +320,24 @@ impl Answering<'_> {
                         if let Some(durable) = durable {
                             // Flooded first: a neighbour need not wait for this disk.
                             self.held.flush();
+                            self.log.flush();
                             if let Err(e) = durable.wait().await {
                                 // Not durable, so not acknowledged.
-                                node.log.event(format!("storing a record failed: {e}"));
+                                self.log.event(&format!("storing a record failed: {e}"));
                                 answer::invalid(&line, &mut self.output.pending);
-                                node.log
-                                    .output(Bytes::copy_from_slice(&self.output.pending[start..]));
+                                self.log.output(&self.output.pending[start..]);
                                 return Ok(CommandKind::Invalid);
                             }
                         }
                         self.output.pending.extend_from_slice(record.line());
                         self.output.pending.push(b'\n');
-                        node.log.output(record.line_bytes());
+                        self.log.output(record.line());
                         Ok(CommandKind::IAmAt)
                     }
                     Err(e) => {
-                        node.log.event(format!("IAMAT refused: {e}"));
+                        self.log.event(&format!("IAMAT refused: {e}"));
                         answer::invalid(&line, &mut self.output.pending);
-                        node.log
-                            .output(Bytes::copy_from_slice(&self.output.pending[start..]));
+                        self.log.output(&self.output.pending[start..]);
                         Ok(CommandKind::Invalid)
                     }
                 };
@@ -365,15 +371,13 @@ impl Answering<'_> {
                     }
                     let start = self.output.pending.len();
                     answer::whatsat(record.line(), json, bound, &mut self.output.pending);
-                    node.log
-                        .output(Bytes::copy_from_slice(&self.output.pending[start..]));
+                    self.log.output(&self.output.pending[start..]);
                     return Ok(CommandKind::WhatsAt);
                 }
             },
             Err(_) => answer::invalid(&line, &mut self.output.pending),
         }
-        node.log
-            .output(Bytes::copy_from_slice(&self.output.pending[start..]));
+        self.log.output(&self.output.pending[start..]);
         Ok(CommandKind::Invalid)
     }
 
