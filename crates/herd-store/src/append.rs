@@ -54,12 +54,7 @@ impl AppendPermit<'_> {
     /// [`StoreError::RecordTooLarge`] when key and payload exceed
     /// [`format::MAX_RECORD_LEN`]; nothing is queued then.
     pub fn append(self, key: Bytes, payload: Bytes) -> Result<Durable, StoreError> {
-        if !format::fits(key.len(), payload.len()) {
-            return Err(StoreError::RecordTooLarge {
-                len: key.len() + payload.len(),
-                max: format::MAX_RECORD_LEN,
-            });
-        }
+        fits(&key, &payload)?;
         let (done, durable) = self.durable();
         self.permit.send(Command::Append { key, payload, done });
         Ok(durable)
@@ -73,14 +68,8 @@ impl AppendPermit<'_> {
     /// [`StoreError::RecordTooLarge`] when one of them exceeds [`format::MAX_RECORD_LEN`];
     /// nothing is queued then.
     pub fn append_many(self, records: Vec<(Bytes, Bytes)>) -> Result<Durable, StoreError> {
-        if let Some((key, payload)) = records
-            .iter()
-            .find(|(key, payload)| !format::fits(key.len(), payload.len()))
-        {
-            return Err(StoreError::RecordTooLarge {
-                len: key.len() + payload.len(),
-                max: format::MAX_RECORD_LEN,
-            });
+        for (key, payload) in &records {
+            fits(key, payload)?;
         }
         let (done, durable) = self.durable();
         self.permit.send(Command::AppendMany { records, done });
@@ -101,6 +90,17 @@ impl AppendPermit<'_> {
             (None, Durable { synced: None })
         }
     }
+}
+
+/// [`StoreError::RecordTooLarge`] unless a record of `key` and `payload` fits in a frame.
+fn fits(key: &[u8], payload: &[u8]) -> Result<(), StoreError> {
+    if format::fits(key.len(), payload.len()) {
+        return Ok(());
+    }
+    Err(StoreError::RecordTooLarge {
+        len: key.len() + payload.len(),
+        max: format::MAX_RECORD_LEN,
+    })
 }
 
 impl Store {

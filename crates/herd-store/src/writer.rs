@@ -179,23 +179,17 @@ impl Writer {
             for cmd in batch.drain(..) {
                 let keep_going = match cmd {
                     Command::Append { key, payload, done } => {
-                        self.copy_for_compaction(&key, &payload);
-                        let Some(sink) = self.sink.as_mut() else {
+                        if !self.take(&key, &payload) {
                             return;
-                        };
-                        sink.push(&key, &payload);
+                        }
                         waiters.extend(done);
                         true
                     }
                     Command::AppendMany { records, done } => {
                         for (key, payload) in &records {
-                            self.copy_for_compaction(key, payload);
-                        }
-                        let Some(sink) = self.sink.as_mut() else {
-                            return;
-                        };
-                        for (key, payload) in &records {
-                            sink.push(key, payload);
+                            if !self.take(key, payload) {
+                                return;
+                            }
                         }
                         waiters.extend(done);
                         true
@@ -265,6 +259,19 @@ impl Writer {
     }
 
     /// Keeps a copy of an append while a compaction waits for it.
+    /// Adds one appended record to the write buffer (and to a compaction's copy). False when
+    /// the file is gone (the writer has closed).
+    fn take(&mut self, key: &Bytes, payload: &Bytes) -> bool {
+        self.copy_for_compaction(key, payload);
+        match self.sink.as_mut() {
+            Some(sink) => {
+                sink.push(key, payload);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn copy_for_compaction(&mut self, key: &Bytes, payload: &Bytes) {
         let Some(rec) = self.recording.as_mut() else {
             return;
