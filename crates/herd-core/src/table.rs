@@ -115,26 +115,28 @@ impl Slot {
         &self.0[HEADER..]
     }
 
+    /// Where the client ID starts in the line, as kept; `None` when it did not fit.
+    fn start(&self) -> Option<usize> {
+        let start = u16::from_le_bytes([self.0[0], self.0[1]]);
+        (start != FAR).then_some(usize::from(start))
+    }
+
     /// Whether the record is `client`'s: a comparison in place, without reading any field.
     fn is_of(&self, client: &[u8]) -> bool {
-        let start = u16::from_le_bytes([self.0[0], self.0[1]]);
         let wire = self.wire();
-        if start == FAR {
-            return StoredRecord { wire }.client_bytes() == client;
-        }
-        let end = start as usize + client.len();
-        wire.get(start as usize..end) == Some(client)
-            && wire.get(end).is_none_or(|&b| is_field_space(b))
+        let Some(start) = self.start() else {
+            return self.view().client_bytes() == client;
+        };
+        let end = start + client.len();
+        wire.get(start..end) == Some(client) && wire.get(end).is_none_or(|&b| is_field_space(b))
     }
 
     /// The client ID, found from the kept start (what rehashing a growing shard reads).
     fn client(&self) -> &[u8] {
-        let start = u16::from_le_bytes([self.0[0], self.0[1]]);
-        let wire = self.wire();
-        if start == FAR {
+        let Some(start) = self.start() else {
             return self.view().client_bytes();
-        }
-        let rest = wire.get(start as usize..).unwrap_or_default();
+        };
+        let rest = self.wire().get(start..).unwrap_or_default();
         let len = rest
             .iter()
             .position(|&b| is_field_space(b))
