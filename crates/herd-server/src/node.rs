@@ -361,27 +361,19 @@ impl Node {
 
     /// Feeds `event` (from a link, or housekeeping) to the replica and carries out its
     /// actions: forwards into `held`, records into the store's queue, control lines to the
-    /// links. Cancel-safe: the only waits are for the store's place, before anything changes,
-    /// and for a catch-up scan, after. Returns whether the table changed.
+    /// links. A neighbour's record goes through [`Node::apply_records`]. Cancel-safe: the only
+    /// waits are for the store's place, before anything changes, and for a catch-up scan,
+    /// after. Returns whether the table changed.
     pub async fn apply(&self, event: Event, held: &mut HeldForwards) -> bool {
-        let mut permit = match event {
-            Event::Peer { .. } => self.reserve().await,
-            _ => None,
-        };
+        if let Event::Peer { from, record } = event {
+            return self.apply_records(from, vec![record], held).await;
+        }
         self.watch(&event);
         let mut actions = Vec::new();
         let now = crate::server::connection::now_nanos();
-        let changed = {
-            let mut replica = self.replica();
-            let changed = replica.handle(event, now, &mut actions);
-            // A neighbour's record is not waited on: its origin answered it already.
-            drop(self.persist(&actions, &mut permit));
-            changed
-        };
-        let scans = self.carry_out(actions, held);
-        for (to, since, marks) in scans {
-            self.send_missing(to, since, marks).await;
-        }
+        // Only a record (a neighbour's or a client's) is ever persisted: nothing to store here.
+        let changed = self.replica().handle(event, now, &mut actions);
+        self.carry_out_all(actions, held).await;
         changed
     }
 
@@ -389,22 +381,27 @@ impl Node {
     /// [`Node::apply`] would one by one, but with one place in the store's queue, one hold of
     /// the replica's lock and one clock reading for all of them. Stops at a record that gets
     /// the link dropped (the rest are not taken, as if they had not arrived). Cancel-safe as
-    /// `apply`: the only wait is for the store's place, before anything changes.
-    pub async fn apply_records(&self, from: PeerId, records: Vec<Record>, held: &mut HeldForwards) {
+    /// `apply`. Returns whether the table changed.
+    pub async fn apply_records(
+        &self,
+        from: PeerId,
+        records: Vec<Record>,
+        held: &mut HeldForwards,
+    ) -> bool {
         if records.is_empty() {
-            return;
+            return false;
         }
         let permit = self.reserve().await;
         let mut actions = Vec::new();
         let mut won = Vec::new();
         let now = crate::server::connection::now_nanos();
-        let mut taken = 0;
+        let (mut taken, mut changed) = (0, false);
         {
             let mut replica = self.replica();
             for record in records {
                 taken += 1;
                 let first = actions.len();
-                replica.handle(Event::Peer { from, record }, now, &mut actions);
+                changed |= replica.handle(Event::Peer { from, record }, now, &mut actions);
                 let mut dropped = false;
                 for action in &actions[first..] {
                     match action {
@@ -419,29 +416,48 @@ impl Node {
             }
             // A neighbour's record is not waited on: its origin answered it already.
             if !won.is_empty() {
-                self.persist_many(won, permit);
+                let many = won.len();
+                drop(self.queue_records(permit, many, |p| p.append_many(won)));
             }
         }
         self.count_received(from, taken);
-        let scans = self.carry_out(actions, held);
-        for (to, since, marks) in scans {
+        self.carry_out_all(actions, held).await;
+        changed
+    }
+
+    /// Carries out `actions`, then runs the catch-up scans they ask for.
+    async fn carry_out_all(&self, actions: Vec<Action>, held: &mut HeldForwards) {
+        for (to, since, marks) in self.carry_out(actions, held) {
             self.send_missing(to, since, marks).await;
         }
     }
 
-    /// Queues `records` through `permit`, while the replica's lock is held (see `persist`).
-    fn persist_many(&self, records: Vec<(Bytes, Bytes)>, permit: Option<AppendPermit<'_>>) {
+    /// Queues `count` records through `permit` with `append`, while the replica's lock is
+    /// held, so the log's order is the table's; says in the log what could not be stored.
+    /// Returns what durability waits on, when something does (`fsync = "always"`).
+    fn queue_records(
+        &self,
+        permit: Option<AppendPermit<'_>>,
+        count: usize,
+        append: impl FnOnce(AppendPermit<'_>) -> Result<Durable, StoreError>,
+    ) -> Option<Durable> {
         let Some(permit) = permit else {
             if self.store.is_some() {
                 self.log.event(format!(
-                    "{} records were not stored: the store has closed",
-                    records.len()
+                    "{count} record(s) not stored: the store has closed"
                 ));
             }
-            return;
+            return None;
         };
-        if let Err(e) = permit.append_many(records) {
-            self.log.event(format!("storing records failed: {e}"));
+        match append(permit) {
+            // Only a sync worth waiting for is handed back: the caller flushes its held
+            // forwards before waiting, which must not happen per line when nothing waits.
+            Ok(durable) => durable.waits().then_some(durable),
+            Err(e) => {
+                self.log
+                    .event(format!("storing {count} record(s) failed: {e}"));
+                None
+            }
         }
     }
 
@@ -456,30 +472,16 @@ impl Node {
             Action::Persist(record) => Some(record),
             _ => None,
         })?;
-        let Some(permit) = permit.take() else {
-            if self.store.is_some() {
-                self.log
-                    .event("a record was not stored: the store has closed".to_string());
-            }
-            return None;
-        };
-        match permit.append(record.client(), record.wire_bytes()) {
-            // Only a sync worth waiting for is handed back: the caller flushes its held
-            // forwards before waiting, which must not happen per line when nothing waits.
-            Ok(durable) => durable.waits().then_some(durable),
-            Err(e) => {
-                self.log.event(format!("storing a record failed: {e}"));
-                None
-            }
-        }
+        self.queue_records(permit.take(), 1, |p| {
+            p.append(record.client(), record.wire_bytes())
+        })
     }
 
-    /// Counts what `event` tells about a link (a record received, the link going up or down,
-    /// the watermarks a neighbour confirmed) before the replica takes it.
+    /// Counts what `event` tells about a link (the link going up or down, the watermarks a
+    /// neighbour confirmed) before the replica takes it; records are counted by `apply_records`.
     fn watch(&self, event: &Event) {
         let stats = &self.stats;
         match event {
-            Event::Peer { from, .. } => self.count_received(*from, 1),
             Event::LinkUp(peer) | Event::LinkDown(peer) => {
                 let up = matches!(event, Event::LinkUp(_));
                 if let Some(link) = stats.links.get(*peer) {
