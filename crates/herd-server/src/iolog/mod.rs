@@ -32,8 +32,9 @@ use bytes::Bytes;
 
 use crate::config::StorageConfig;
 
-/// What an entry costs in the queue beyond its text: its slot in the channel (the message and
-/// the slot's state) and the allocator's overhead for its copy of the text.
+/// What an entry costs in the queue beyond its text: its share of the channel's slot (the
+/// message and the slot's state), its place in the writer's batch and the allocator's
+/// overhead.
 const ENTRY_COST: usize = std::mem::size_of::<Message>() + 32;
 /// How long [`IoLogWriter::finish`] waits for the writer (a hung disk must not hang shutdown).
 const FINISH_DEADLINE: Duration = Duration::from_secs(5);
@@ -105,8 +106,6 @@ struct Entry {
 
 /// What the writer thread receives.
 enum Message {
-    /// An entry to write.
-    Entry(Entry),
     /// Entries gathered by a [`LogBatch`]: their texts one after another, where each ends,
     /// their kinds, one time for all, and what they count against the queue's bound.
     Entries {
@@ -258,13 +257,13 @@ impl IoLog {
 
     /// Records a line received from a client (copied: see the module's notes).
     pub fn input(&self, line: Bytes) {
-        self.push_copy(Kind::Input, &line);
+        self.batch().push(Kind::Input, &line);
     }
 
     /// Records an answer sent to a client (one entry per line of it; a last `\n` is
     /// optional).
     pub fn output(&self, answer: Bytes) {
-        self.push_copy(Kind::Output, &answer);
+        self.batch().push(Kind::Output, &answer);
     }
 
     /// A batch that gathers entries and queues them together when flushed or dropped: one
@@ -280,55 +279,19 @@ impl IoLog {
 
     /// Records an event such as a link coming up.
     pub fn event(&self, text: impl Into<String>) {
-        if self.queue.is_none() {
-            return;
-        }
-        let text = text.into();
-        let cost = text.capacity() + ENTRY_COST;
-        if self.shared.reserve(cost) {
-            self.send(Kind::Event, Bytes::from(text), cost);
-        } else {
-            self.shared.dropped(text.as_bytes());
-        }
+        self.batch().push(Kind::Event, text.into().as_bytes());
     }
 
     /// What the log has lost and done so far.
     pub fn counters(&self) -> IoLogCounters {
         self.shared.counters()
     }
-
-    /// Queues a copy of `text`, or counts it as dropped when it does not fit (no copy then).
-    fn push_copy(&self, kind: Kind, text: &[u8]) {
-        if self.queue.is_none() {
-            return;
-        }
-        let cost = text.len() + ENTRY_COST;
-        if self.shared.reserve(cost) {
-            self.send(kind, Bytes::copy_from_slice(text), cost);
-        } else {
-            self.shared.dropped(text);
-        }
-    }
-
-    /// Sends an entry whose `cost` is reserved; a writer that is gone gives the bytes back.
-    fn send(&self, kind: Kind, text: Bytes, cost: usize) {
-        let Some(queue) = &self.queue else { return };
-        let entry = Entry {
-            at: SystemTime::now(),
-            kind,
-            text,
-            cost,
-        };
-        if let Err(mpsc::SendError(Message::Entry(entry))) = queue.send(Message::Entry(entry)) {
-            self.shared.release(entry.cost);
-            self.shared.dropped(&entry.text);
-        }
-    }
 }
 
 /// Entries of one task, queued together (see [`IoLog::batch`]): they share the time of the
 /// first, so flush before anything that may wait (an upstream call, a disk sync), and the lines
-/// after it get a time of their own.
+/// after it get a time of their own. Every entry reaches the writer this way (a single one is
+/// a batch of one); each holds its own copy of its text (see the module's notes).
 pub struct LogBatch<'a> {
     /// Where they go.
     log: &'a IoLog,
@@ -380,8 +343,8 @@ impl LogBatch<'_> {
         };
         let text = std::mem::take(&mut self.text);
         let shared = &self.log.shared;
-        let cost =
-            text.capacity() + ends.capacity() * std::mem::size_of::<(Kind, usize)>() + ENTRY_COST;
+        // Each entry counts as its text and [`ENTRY_COST`], alone or in a batch.
+        let cost = text.len() + ends.len() * ENTRY_COST;
         if !shared.reserve(cost) {
             shared.dropped_entries(&text, &ends);
             return;

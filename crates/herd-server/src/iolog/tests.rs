@@ -184,15 +184,33 @@ async fn the_log_and_its_rotated_files_are_private() {
 }
 
 /// A log whose file is a named pipe nobody reads: the writer blocks in `open` as on a hung disk.
+/// A FIFO at `path`: a log writer opening it stalls until someone reads it (a disk that hangs).
+fn make_fifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
+/// Reads the FIFO at `path` to its end on a thread of its own: the disk comes back.
+fn read_fifo(path: &Path) -> std::thread::JoinHandle<String> {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    })
+}
+
 #[tokio::test]
 async fn a_stalled_writer_holds_at_most_the_queue_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("herd.log");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    make_fifo(&path);
     let limits = LogLimits {
         queue_bytes: 64 * 1024,
         ..LogLimits::default()
@@ -224,17 +242,7 @@ async fn a_stalled_writer_holds_at_most_the_queue_bytes() {
     );
 
     // The disk comes back: what was kept is written, then the count of what was not.
-    let reader = std::thread::spawn({
-        let path = path.clone();
-        move || {
-            let mut text = String::new();
-            std::fs::File::open(path)
-                .unwrap()
-                .read_to_string(&mut text)
-                .unwrap();
-            text
-        }
-    });
+    let reader = read_fifo(&path);
     drop(log);
     writer.finish().await;
     let text = reader.join().unwrap();
@@ -369,11 +377,7 @@ async fn a_batch_writes_its_lines_in_order_among_the_others_at_one_time() {
 async fn a_batch_that_does_not_fit_in_the_queue_is_dropped_and_counted_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("herd.log");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    make_fifo(&path);
     let limits = LogLimits {
         queue_bytes: 4096,
         ..LogLimits::default()
@@ -398,17 +402,7 @@ async fn a_batch_that_does_not_fit_in_the_queue_is_dropped_and_counted_whole() {
         }
     }
     assert!(kept > 0 && dropped > 0, "kept {kept}, dropped {dropped}");
-    let reader = std::thread::spawn({
-        let path = path.clone();
-        move || {
-            let mut text = String::new();
-            std::fs::File::open(path)
-                .unwrap()
-                .read_to_string(&mut text)
-                .unwrap();
-            text
-        }
-    });
+    let reader = read_fifo(&path);
     drop(log);
     writer.finish().await;
     let text = reader.join().unwrap();

@@ -307,10 +307,6 @@ impl Writer {
 /// Adds `message` to `batch`; true when it says to close.
 fn take(message: Message, batch: &mut Vec<Entry>) -> bool {
     match message {
-        Message::Entry(entry) => {
-            batch.push(entry);
-            false
-        }
         Message::Entries {
             at,
             text,
