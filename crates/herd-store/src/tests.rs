@@ -56,12 +56,18 @@ fn sample_records() -> Vec<(Bytes, Bytes)> {
     ]
 }
 
-#[tokio::test]
-async fn truncation_at_every_offset_recovers_exactly_the_whole_records() {
+/// The sample records, the end offset of each one's frame, and the bytes of a log of them.
+async fn sample_log() -> (Vec<(Bytes, Bytes)>, Vec<u64>, Vec<u8>) {
     let records = sample_records();
     let src = tempfile::tempdir().unwrap();
     let ends = write_log(src.path(), &records).await;
     let log = std::fs::read(src.path().join("records.log")).unwrap();
+    (records, ends, log)
+}
+
+#[tokio::test]
+async fn truncation_at_every_offset_recovers_exactly_the_whole_records() {
+    let (records, ends, log) = sample_log().await;
     assert_eq!(log.len() as u64, *ends.last().unwrap());
 
     for cut in 0..=log.len() {
@@ -575,10 +581,7 @@ async fn open_replaying_all(
 
 #[tokio::test]
 async fn a_replaying_open_hands_over_every_record_in_log_order_and_handles_damage_as_open_does() {
-    let records = sample_records();
-    let src = tempfile::tempdir().unwrap();
-    let ends = write_log(src.path(), &records).await;
-    let log = std::fs::read(src.path().join("records.log")).unwrap();
+    let (records, ends, log) = sample_log().await;
 
     // Whole, and cut inside the last record: superseded records included, in order; a torn
     // tail cut as by a plain open.
