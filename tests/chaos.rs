@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use support::herd::TOPOLOGY_2023;
+use support::herd::{poll_every, TOPOLOGY_2023};
 use support::netns::{in_netns, Lab};
 
 /// A 32-byte secret: servers that bind beyond loopback need one.
@@ -37,6 +37,11 @@ const WORKERS: usize = 4;
 
 /// How long the herd may take to converge once everything is healed.
 const CONVERGE: Duration = Duration::from_secs(60);
+/// How long a load worker waits before it dials a server it could not reach again: the
+/// pace of a phone retrying, not a wait for a condition (the generator runs until `stop`).
+const REDIAL_AFTER: Duration = Duration::from_millis(20);
+/// How often the heal is checked: each check asks every server for its whole table.
+const CHECK_EVERY: Duration = Duration::from_millis(200);
 
 /// A client's time as nanoseconds since the epoch: strictly increasing across all IAMATs.
 struct Clock(AtomicU64);
@@ -113,7 +118,7 @@ async fn generate(
                 Ok(c) => conns[s] = Some(BufReader::new(TcpStream::from_std(c).unwrap())),
                 Err(_) => {
                     history.lock().unwrap().failed += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(REDIAL_AFTER).await;
                     continue;
                 }
             }
@@ -322,10 +327,10 @@ async fn acknowledged_records_survive_partitions_loss_and_crashes() {
     };
     assert!(acks > 0, "the generator got no acknowledgement at all");
     let mut lacking = missing(&lab, &acked);
-    while !lacking.is_empty() && healed.elapsed() < CONVERGE {
-        std::thread::sleep(Duration::from_millis(200));
+    poll_every(healed + CONVERGE, CHECK_EVERY, || {
         lacking = missing(&lab, &acked);
-    }
+        lacking.is_empty()
+    });
     let lost: usize = lacking.values().map(Vec::len).sum();
     eprintln!(
         "chaos: seed {seed}: {acks} acknowledged IAMATs ({} clients), {failed} unanswered or \

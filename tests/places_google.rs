@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 use support::fake_google::{
     refused_base_url, FakeGoogle, Mode, CANNED, LEGACY_PATH, NEW_PATH, UCLA,
 };
-use tokio::time::{timeout, Instant};
+use support::herd::wait_until_async;
+use tokio::time::timeout;
 
 /// A key with characters that need encoding in a query string.
 const KEY: &str = "AIzaFake+key/with=odd&chars";
@@ -569,14 +570,10 @@ async fn calls_resume_when_the_back_off_ends() {
     );
     fake.set_mode(Mode::Normal);
 
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if status(&ask(&google, ucla(10_000.0)).await) == "OK" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still backing off");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_async("Google asked again once the backoff is over", || async {
+        status(&ask(&google, ucla(10_000.0)).await) == "OK"
+    })
+    .await;
     assert_eq!(fake.count(), 2);
 }
 

@@ -14,13 +14,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use herd_server::peer::seal::Seal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use support::herd::{ask, wait_until_async, DEADLINE};
+use support::herd::{ask, wait_until_async};
 use support::procs::{herd_bin, in_log, wait_for_log, ProcHerd};
 
 /// A dials B (its name sorts first).
@@ -58,33 +57,10 @@ fn reach_last_at(herd: &ProcHerd, addr: SocketAddr) {
     std::fs::write(&herd.config, text).unwrap();
 }
 
-/// Starts `herd serve name` with its own config file and environment (replacing whatever
-/// the herd's env says), kept in the herd's children so that it is stopped by its id.
+/// Starts `herd serve name` with its own config file and environment (the secrets' variables
+/// of the test's own environment left out).
 fn start_as(herd: &mut ProcHerd, name: &str, config: &Path, env: &[(&str, &str)]) {
-    let i = herd.servers.iter().position(|(n, _)| n == name).unwrap();
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(herd.dir.path().join(format!("{name}.stderr")))
-        .unwrap();
-    let child = Command::new(herd_bin())
-        .args(["serve", name, "--config"])
-        .arg(config)
-        .env_remove(VAR)
-        .env_remove(PREVIOUS_VAR)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    herd.children[i] = Some(child);
-    let addr = herd.addr(name);
-    let start = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(start.elapsed() < DEADLINE, "{name} did not start listening");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    herd.start_with(name, config, env, &[VAR, PREVIOUS_VAR]);
 }
 
 /// A TCP relay that records every byte crossing it and can flip one byte on its way from the

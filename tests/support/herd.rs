@@ -147,13 +147,43 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Calls `done` every `every` until it holds or `deadline` passes; returns whether it held.
+/// For checks too costly to run every few milliseconds, whose caller reports a timeout itself.
+pub fn poll_every(deadline: Instant, every: Duration, mut done: impl FnMut() -> bool) -> bool {
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Polls the async `done` until it holds; panics after [`DEADLINE`].
 pub async fn wait_until_async<F: std::future::Future<Output = bool>>(
     what: &str,
     mut done: impl FnMut() -> F,
 ) {
+    poll_until(what, || {
+        let done = done();
+        async move { done.await.then_some(()) }
+    })
+    .await;
+}
+
+/// Polls the async `attempt` until it gives a value, and returns it; panics after
+/// [`DEADLINE`].
+pub async fn poll_until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> T {
     let start = Instant::now();
-    while !done().await {
+    loop {
+        if let Some(value) = attempt().await {
+            return value;
+        }
         assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -130,16 +130,31 @@ impl ProcHerd {
 
     /// Starts `herd serve name` and waits until it accepts connections.
     pub fn start(&mut self, name: &str) {
+        let config = self.config.clone();
+        let env = self.env.clone();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.start_with(name, &config, &env, &[]);
+    }
+
+    /// Starts `herd serve name` with the config file `config` and, over the test's own
+    /// environment less the variables `unset`, `env`; waits until it accepts connections
+    /// (panicking with the tail of its stderr if it exits first or takes over [`DEADLINE`]).
+    /// It is kept among the herd's children, so it is stopped by its id.
+    pub fn start_with(&mut self, name: &str, config: &Path, env: &[(&str, &str)], unset: &[&str]) {
         let i = self.index(name);
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join(format!("{name}.stderr")))
             .unwrap();
-        let child = Command::new(herd_bin())
+        let mut command = Command::new(herd_bin());
+        for var in unset {
+            command.env_remove(var);
+        }
+        let child = command
             .args(["serve", name, "--config"])
-            .arg(&self.config)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
