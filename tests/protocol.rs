@@ -126,13 +126,19 @@ async fn crlf_lines_are_answered_without_the_cr() {
     herd.stop().await;
 }
 
+/// The IAMATs of one read are numbered together (`Node::clients`): a line that is not one
+/// ends the run, and a report the limits refuse (here a client time a century ahead) is
+/// answered `?` in its place while the rest of its run is answered as usual.
 #[tokio::test]
 async fn a_thousand_pipelined_lines_are_answered_in_order() {
     let herd = TestHerd::start(SOLO, "").await;
     let mut payload = Vec::new();
+    let refused = |i| format!("IAMAT client{i} +10.5-20.25 4102444800.{i}");
     for i in 0..1000 {
         if i % 10 == 9 {
             payload.extend_from_slice(format!("BAD {i}\n").as_bytes());
+        } else if i % 10 == 4 {
+            payload.extend_from_slice(format!("{}\n", refused(i)).as_bytes());
         } else {
             payload.extend_from_slice(format!("IAMAT client{i} +10.5-20.25 {i}.5\n").as_bytes());
         }
@@ -143,6 +149,8 @@ async fn a_thousand_pipelined_lines_are_answered_in_order() {
     for (i, line) in lines.iter().enumerate() {
         if i % 10 == 9 {
             assert_eq!(*line, format!("? BAD {i}"));
+        } else if i % 10 == 4 {
+            assert_eq!(*line, format!("? {}", refused(i)));
         } else {
             assert_at(
                 &format!("{line}\n"),

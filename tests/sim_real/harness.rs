@@ -486,9 +486,12 @@ pub struct Burst {
 }
 
 impl Sim {
-    /// Starts a task that makes `count` IAMATs at server `i` one after the other, as one
-    /// client connection would, while the test goes on.
+    /// Starts a task that makes `count` IAMATs at server `i` one run after the other, as one
+    /// client connection that pipelines its lines would (each run a read's worth, numbered
+    /// together by `Node::clients`), while the test goes on.
     pub fn spawn_iamats(&mut self, i: usize, count: usize) -> Burst {
+        /// The longest run of IAMATs numbered together.
+        const MAX_RUN: usize = 8;
         let reports: Vec<(String, String)> = (0..count)
             .map(|_| {
                 let client = self.rng.gen_range(0..self.scenario.clients);
@@ -498,6 +501,15 @@ impl Sim {
         let node = self.node(i);
         let started = self.started;
         self.note(format!("{count} IAMATs at {} (concurrent)", self.names[i]));
+        // Taken in runs, as the reads of a client that pipelines its lines are: each run is
+        // numbered together (one hold of the replica's lock; a run may cross a lease).
+        let mut runs = Vec::new();
+        let mut rest = reports.len();
+        while rest > 0 {
+            let run = self.rng.gen_range(1..=rest.min(MAX_RUN));
+            runs.push(run);
+            rest -= run;
+        }
         let task = tokio::spawn({
             let reports = reports.clone();
             async move {
@@ -505,27 +517,33 @@ impl Sim {
                     return Ok(Vec::new());
                 };
                 let mut made = Vec::new();
-                for (id, time) in reports {
-                    let report = ClientReport {
-                        client: id.as_bytes(),
-                        location: b"+34.068930-118.445127",
-                        time: time.as_bytes(),
-                        position: (34.068930, -118.445127),
-                    };
+                let mut next = 0;
+                for run in runs {
+                    let run_reports: Vec<ClientReport<'_>> = reports[next..next + run]
+                        .iter()
+                        .map(|(id, time)| ClientReport {
+                            client: id.as_bytes(),
+                            location: b"+34.068930-118.445127",
+                            time: time.as_bytes(),
+                            position: (34.068930, -118.445127),
+                        })
+                        .collect();
+                    next += run;
                     let now = EPOCH_NANOS + started.elapsed().as_nanos() as i128;
                     let mut held = node.held_forwards();
-                    let (record, durable) = node
-                        .client(&report, now, &mut held)
-                        .await
-                        .map_err(|e| format!("IAMAT at {} refused: {e}", node.name))?;
+                    let numbered = node.clients(&run_reports, now, &mut held).await;
                     held.flush();
-                    if let Some(durable) = durable {
+                    for (_, durable) in numbered.durable {
                         durable
                             .wait()
                             .await
                             .map_err(|e| format!("IAMAT at {} not stored: {e}", node.name))?;
                     }
-                    made.push(record);
+                    for outcome in numbered.outcomes {
+                        made.push(
+                            outcome.map_err(|e| format!("IAMAT at {} refused: {e}", node.name))?,
+                        );
+                    }
                 }
                 Ok(made)
             }

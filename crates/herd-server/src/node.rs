@@ -118,6 +118,15 @@ pub struct NodeParts {
     pub max_line: usize,
 }
 
+/// What [`Node::clients`] made of a read's IAMATs.
+pub struct Numbered {
+    /// Each report's record (its AT line is the answer), or why it gets `?`, in order.
+    pub outcomes: Vec<Result<Record, ClientError>>,
+    /// In `fsync = "always"`, what durability waits on: each covers the outcomes before the
+    /// index it comes with and after the previous one's (flush the held forwards first).
+    pub durable: Vec<(usize, Durable)>,
+}
+
 /// Why an IAMAT got no answer but `?`.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -275,9 +284,9 @@ impl Node {
         }
     }
 
-    /// Numbers a client's IAMAT and offers its record: the forwards go into `held`, the
-    /// record into the store's queue. Returns the record (its AT line is the answer) and, in
-    /// `fsync = "always"`, what its durability waits on (flush `held` before waiting).
+    /// Numbers a client's IAMAT and offers its record: [`Node::clients`] for one report.
+    /// Returns the record (its AT line is the answer) and, in `fsync = "always"`, what its
+    /// durability waits on (flush `held` before waiting).
     ///
     /// # Errors
     /// [`ClientError`] when the limits refuse the report (nothing changed) or the lease a
@@ -288,24 +297,71 @@ impl Node {
         now_nanos: i128,
         held: &mut HeldForwards,
     ) -> Result<(Record, Option<Durable>), ClientError> {
-        loop {
+        let Numbered {
+            mut outcomes,
+            mut durable,
+        } = self
+            .clients(std::slice::from_ref(report), now_nanos, held)
+            .await;
+        let outcome = outcomes.pop().expect("one outcome per report");
+        outcome.map(|record| (record, durable.pop().map(|(_, d)| d)))
+    }
+
+    /// Numbers the IAMATs of one read, in order, and offers their records: the forwards go
+    /// into `held`, the records into the store's queue. All of them take one place in the
+    /// store's queue (one message for the batch), one hold of the replica's lock and one
+    /// clock reading (`now_nanos`), so a read of many lines costs little more than one. A
+    /// report whose number needs a new lease ends a round: what was numbered is queued, the
+    /// lease is stored, and the rest follow in the next round (as one by one).
+    pub async fn clients(
+        &self,
+        reports: &[ClientReport<'_>],
+        now_nanos: i128,
+        held: &mut HeldForwards,
+    ) -> Numbered {
+        let mut numbered = Numbered {
+            outcomes: Vec::with_capacity(reports.len()),
+            durable: Vec::new(),
+        };
+        while numbered.outcomes.len() < reports.len() {
             let mut permit = self.reserve().await;
             let mut actions = Vec::new();
-            let numbered = {
+            let mut need = None;
+            let mut stored = Vec::new();
+            {
                 let mut replica = self.replica();
-                let numbered = replica.client(report, now_nanos, &mut actions);
-                let durable = self.persist(&actions, &mut permit);
-                numbered.map(|record| (record, durable))
-            };
-            match numbered {
-                Ok((record, durable)) => {
-                    self.carry_out(actions, held);
-                    return Ok((record, durable));
+                for report in &reports[numbered.outcomes.len()..] {
+                    let first = actions.len();
+                    match replica.client(report, now_nanos, &mut actions) {
+                        Ok(record) => numbered.outcomes.push(Ok(record)),
+                        Err(ReportError::Refused(why)) => numbered.outcomes.push(Err(why.into())),
+                        Err(ReportError::NeedLease(lease)) => {
+                            need = Some(lease.lease);
+                            break;
+                        }
+                    }
+                    stored.extend(actions[first..].iter().filter_map(|a| match a {
+                        Action::Persist(record) => Some((record.client(), record.wire_bytes())),
+                        _ => None,
+                    }));
                 }
-                Err(ReportError::NeedLease(need)) => self.renew_lease(need.lease).await?,
-                Err(ReportError::Refused(why)) => return Err(why.into()),
+                if !stored.is_empty() {
+                    let many = stored.len();
+                    if let Some(durable) =
+                        self.queue_records(permit.take(), many, |p| p.append_many(stored))
+                    {
+                        numbered.durable.push((numbered.outcomes.len(), durable));
+                    }
+                }
+            }
+            self.carry_out(actions, held);
+            if let Some(lease) = need {
+                if let Err(e) = self.renew_lease(lease).await {
+                    numbered.outcomes.push(Err(e.into()));
+                }
             }
         }
+        numbered
     }
 
     /// Forgets `client` herd-wide (an operator's `DELETE`): a tombstone is numbered, stored

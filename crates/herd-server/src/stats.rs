@@ -168,6 +168,24 @@ impl Traffic {
     }
 }
 
+/// How many lines of each kind a run of lines had.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Lines([u64; 3]);
+
+impl Lines {
+    /// One line of `kind`.
+    pub fn one(kind: CommandKind) -> Lines {
+        let mut lines = Lines::default();
+        lines.add(kind);
+        lines
+    }
+
+    /// Counts one more line of `kind`.
+    pub fn add(&mut self, kind: CommandKind) {
+        self.0[kind as usize] += 1;
+    }
+}
+
 /// What one connection counted in one read batch, on its own stack.
 #[derive(Debug, Default)]
 pub struct BatchTally {
@@ -180,15 +198,20 @@ pub struct BatchTally {
 }
 
 impl BatchTally {
-    /// Counts one line of `kind` that took from `start` to now; returns now (the next
-    /// line's start).
-    pub fn count(&mut self, kind: CommandKind, start: Instant) -> Instant {
+    /// Counts a run of `lines` answered together, from `start` to now: each takes an equal
+    /// share of the time (one clock reading for the run). Returns now.
+    pub fn count_run(&mut self, lines: &Lines, start: Instant) -> Instant {
         let now = Instant::now();
+        let total: u64 = lines.0.iter().sum();
         let nanos = u64::try_from(now.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
-        let k = kind as usize;
-        self.lines[k] += 1;
-        self.sum_nanos[k] = self.sum_nanos[k].saturating_add(nanos);
-        self.slots[k][slot(nanos)] += 1;
+        let each = nanos / total.max(1);
+        for (k, &n) in lines.0.iter().enumerate() {
+            if n > 0 {
+                self.lines[k] += n;
+                self.sum_nanos[k] = self.sum_nanos[k].saturating_add(each.saturating_mul(n));
+                self.slots[k][slot(each)] += u32::try_from(n).unwrap_or(u32::MAX);
+            }
+        }
         now
     }
 
@@ -377,9 +400,10 @@ mod tests {
         let traffic = Traffic::default();
         let mut tally = BatchTally::default();
         let start = Instant::now();
-        tally.count(CommandKind::IAmAt, start);
-        tally.count(CommandKind::IAmAt, start);
-        tally.count(CommandKind::Invalid, start);
+        let mut lines = Lines::one(CommandKind::IAmAt);
+        lines.add(CommandKind::IAmAt);
+        tally.count_run(&lines, start);
+        tally.count_run(&Lines::one(CommandKind::Invalid), start);
         tally.flush(&traffic);
         assert!(tally.is_empty());
         assert_eq!(traffic.lines(CommandKind::IAmAt), 2);

@@ -24,7 +24,7 @@ use crate::config::HerdConfig;
 use crate::disconnects::Cut;
 use crate::iolog::LogBatch;
 use crate::node::{HeldForwards, Node};
-use crate::stats::{BatchTally, CommandKind};
+use crate::stats::{BatchTally, CommandKind, Lines};
 use herd_core::protocol::answer;
 use herd_core::protocol::command::{self, Command};
 use herd_core::protocol::frame::{Frame, LineFramer};
@@ -180,16 +180,33 @@ async fn answer_batch(
     // per line).
     let mut mark = std::time::Instant::now();
     let mut log = node.log.batch();
+    let mut frames = Vec::new();
     while let Some(frame) = framer.next_frame(buf, eof) {
+        frames.push(frame);
+    }
+    // Each line read once as an IAMAT (or not): a run of IAMATs is numbered together, any
+    // other line is answered on its own.
+    let reports: Vec<Option<ClientReport<'_>>> = frames.iter().map(report_in).collect();
+    let mut next = 0;
+    while next < frames.len() {
         let mut answering = Answering {
             node,
             output: &mut *output,
             held: &mut held,
             log: &mut log,
         };
-        let answered = answering.frame(frame).await;
-        match answered.and_then(|kind| output.bounded().map(|()| kind)) {
-            Ok(kind) => mark = tally.count(kind, mark),
+        let run: Vec<ClientReport<'_>> = reports[next..].iter().map_while(|r| *r).collect();
+        let answered = if run.is_empty() {
+            let answered = answering.frame(&frames[next]).await;
+            next += 1;
+            answered
+        } else {
+            let lines = &frames[next..next + run.len()];
+            next += run.len();
+            answering.reports(lines, &run).await
+        };
+        match answered.and_then(|counts| output.bounded().map(|()| counts)) {
+            Ok(counts) => mark = tally.count_run(&counts, mark),
             Err(ended) => {
                 tally.flush(&node.stats.traffic);
                 return Err(ended);
@@ -284,64 +301,79 @@ impl Answering<'_, '_> {
         self.output.send().await
     }
 
-    /// Appends the answer to one frame to the pending answers. A WHATSAT whose places are not
+    /// Answers a run of IAMATs (`lines`, already read as `reports`): numbered together (see
+    /// [`Node::clients`]), flooded, made durable if `fsync = "always"` (flooded first: a
+    /// neighbour need not wait for this disk), then answered and logged in order, line by line.
+    /// A report refused, or not made durable, is answered `?`. Returns how many lines were of
+    /// each kind.
+    async fn reports(
+        &mut self,
+        lines: &[Frame],
+        reports: &[ClientReport<'_>],
+    ) -> Result<Lines, Ended> {
+        let node = self.node;
+        let numbered = node.clients(reports, now_nanos(), self.held).await;
+        // Which lines could not be made durable, and why.
+        let mut not_durable = Vec::new();
+        let mut covered = 0;
+        for (upto, durable) in numbered.durable {
+            if not_durable.is_empty() {
+                self.held.flush();
+                self.log.flush();
+            }
+            if let Err(e) = durable.wait().await {
+                not_durable.push((covered..upto, e.to_string()));
+            }
+            covered = upto;
+        }
+        let mut lines_of = Lines::default();
+        for (i, (frame, outcome)) in lines.iter().zip(numbered.outcomes).enumerate() {
+            let (Frame::Line(line) | Frame::Overlong(line)) = frame;
+            self.log.input(line);
+            let start = self.output.pending.len();
+            let failed = not_durable.iter().find(|(range, _)| range.contains(&i));
+            match (outcome, failed) {
+                (Ok(record), None) => {
+                    self.output.pending.extend_from_slice(record.line());
+                    self.output.pending.push(b'\n');
+                    self.log.output(record.line());
+                    lines_of.add(CommandKind::IAmAt);
+                    continue;
+                }
+                // Not durable, so not acknowledged.
+                (Ok(_), Some((_, e))) => self.log.event(&format!("storing a record failed: {e}")),
+                (Err(e), _) => self.log.event(&format!("IAMAT refused: {e}")),
+            }
+            answer::invalid(line, &mut self.output.pending);
+            self.log.output(&self.output.pending[start..]);
+            lines_of.add(CommandKind::Invalid);
+        }
+        Ok(lines_of)
+    }
+
+    /// Appends the answer to one frame (a line that is not an IAMAT, as a rule: those come in
+    /// runs to [`Answering::reports`]) to the pending answers. A WHATSAT whose places are not
     /// ready at once first sends what is pending, so earlier answers never wait on an
     /// upstream service. Returns what the line counts as (an answer `?` is
     /// [`CommandKind::Invalid`], whatever the command).
-    async fn frame(&mut self, frame: Frame) -> Result<CommandKind, Ended> {
+    async fn frame(&mut self, frame: &Frame) -> Result<Lines, Ended> {
         let node = self.node;
         let start = self.output.pending.len();
         let line = match frame {
             Frame::Overlong(head) => {
                 self.log.input(&[&head[..], b"..."].concat());
-                answer::overlong(&head, &mut self.output.pending);
+                answer::overlong(head, &mut self.output.pending);
                 self.log.output(&self.output.pending[start..]);
-                return Ok(CommandKind::Invalid);
+                return Ok(Lines::one(CommandKind::Invalid));
             }
             Frame::Line(line) => line,
         };
-        self.log.input(&line);
-        match command::parse(&line) {
-            Ok(Command::IAmAt {
-                client,
-                location,
-                time,
-                lat,
-                lng,
-            }) => {
-                let report = ClientReport {
-                    client,
-                    location,
-                    time,
-                    position: (lat, lng),
-                };
-                return match node.client(&report, now_nanos(), self.held).await {
-                    Ok((record, durable)) => {
-                        if let Some(durable) = durable {
-                            // Flooded first: a neighbour need not wait for this disk.
-                            self.held.flush();
-                            self.log.flush();
-                            if let Err(e) = durable.wait().await {
-                                // Not durable, so not acknowledged.
-                                self.log.event(&format!("storing a record failed: {e}"));
-                                answer::invalid(&line, &mut self.output.pending);
-                                self.log.output(&self.output.pending[start..]);
-                                return Ok(CommandKind::Invalid);
-                            }
-                        }
-                        self.output.pending.extend_from_slice(record.line());
-                        self.output.pending.push(b'\n');
-                        self.log.output(record.line());
-                        Ok(CommandKind::IAmAt)
-                    }
-                    Err(e) => {
-                        self.log.event(&format!("IAMAT refused: {e}"));
-                        answer::invalid(&line, &mut self.output.pending);
-                        self.log.output(&self.output.pending[start..]);
-                        Ok(CommandKind::Invalid)
-                    }
-                };
-            }
+        let command = command::parse(line);
+        if let Some(report) = command.as_ref().ok().and_then(report_of) {
+            return self.reports(std::slice::from_ref(frame), &[report]).await;
+        }
+        self.log.input(line);
+        match command {
             Ok(Command::WhatsAt {
                 client,
                 radius_km,
@@ -372,13 +404,14 @@ impl Answering<'_, '_> {
                     let start = self.output.pending.len();
                     answer::whatsat(record.line(), json, bound, &mut self.output.pending);
                     self.log.output(&self.output.pending[start..]);
-                    return Ok(CommandKind::WhatsAt);
+                    return Ok(Lines::one(CommandKind::WhatsAt));
                 }
             },
-            Err(_) => answer::invalid(&line, &mut self.output.pending),
+            // An IAMAT is answered above.
+            Ok(Command::IAmAt { .. }) | Err(_) => answer::invalid(line, &mut self.output.pending),
         }
         self.log.output(&self.output.pending[start..]);
-        Ok(CommandKind::Invalid)
+        Ok(Lines::one(CommandKind::Invalid))
     }
 
     /// The record of `client`: at once if known; else, when some link is up, after waiting
@@ -397,6 +430,33 @@ impl Answering<'_, '_> {
             .arrivals
             .wait_for(node.table(), client, IN_FLIGHT_GRACE)
             .await)
+    }
+}
+
+/// The IAMAT report a frame holds, if it is one.
+fn report_in(frame: &Frame) -> Option<ClientReport<'_>> {
+    let Frame::Line(line) = frame else {
+        return None;
+    };
+    report_of(&command::parse(line).ok()?)
+}
+
+/// The report of `command`, if it is an IAMAT.
+fn report_of<'a>(command: &Command<'a>) -> Option<ClientReport<'a>> {
+    match *command {
+        Command::IAmAt {
+            client,
+            location,
+            time,
+            lat,
+            lng,
+        } => Some(ClientReport {
+            client,
+            location,
+            time,
+            position: (lat, lng),
+        }),
+        _ => None,
     }
 }
 
