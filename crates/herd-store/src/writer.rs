@@ -30,6 +30,15 @@ use super::Fsync;
 const MAX_BATCH: usize = 4096;
 /// Longest time data stays unsynced in `Fsync::Batch`.
 const BATCH_SYNC_DELAY: Duration = Duration::from_millis(10);
+/// In `Fsync::Batch`, how long the writer lets appends gather after writing a batch before it
+/// looks at its queue again. While it sleeps it is not waiting on the queue, so an append
+/// costs the appender no wake-up of the writer, and the writer hands one write to a blocking
+/// thread per millisecond instead of one per handful of records (perf of a server at 50
+/// connections × depth 1: handing writes to blocking threads and back took 7.6 % of its
+/// time, the writes themselves 4.7 %). It stays well inside what `Batch` promises (a sync at
+/// most [`BATCH_SYNC_DELAY`] after a write); `Always` (appenders wait) and `Never` (nothing
+/// is held back from the kernel) do not gather.
+const GATHER: Duration = Duration::from_millis(1);
 /// First delay before retrying a failed write; it doubles up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// Longest delay between retries.
@@ -176,6 +185,9 @@ impl Writer {
                 }
             }
             let mut waiters = Vec::new();
+            let appended = batch
+                .iter()
+                .any(|c| matches!(c, Command::Append { .. } | Command::AppendMany { .. }));
             for cmd in batch.drain(..) {
                 let keep_going = match cmd {
                     Command::Append { key, payload, done } => {
@@ -205,6 +217,9 @@ impl Writer {
             }
             if !self.flush(waiters, false).await {
                 return;
+            }
+            if appended && self.fsync == Fsync::Batch {
+                tokio::time::sleep(GATHER).await;
             }
         }
     }
