@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -121,7 +122,7 @@ pub struct NodeParts {
 /// What [`Node::clients`] made of a read's IAMATs.
 pub struct Numbered {
     /// Each report's record (its AT line is the answer), or why it gets `?`, in order.
-    pub outcomes: Vec<Result<Record, ClientError>>,
+    pub outcomes: SmallVec<[Result<Record, ClientError>; 4]>,
     /// In `fsync = "always"`, what durability waits on: each covers the outcomes before the
     /// index it comes with and after the previous one's (flush the held forwards first).
     pub durable: Vec<(usize, Durable)>,
@@ -320,14 +321,14 @@ impl Node {
         held: &mut HeldForwards,
     ) -> Numbered {
         let mut numbered = Numbered {
-            outcomes: Vec::with_capacity(reports.len()),
+            outcomes: SmallVec::new(),
             durable: Vec::new(),
         };
         while numbered.outcomes.len() < reports.len() {
             let mut permit = self.reserve().await;
             let mut actions = Vec::new();
             let mut need = None;
-            let mut stored = Vec::new();
+            let mut stored = SmallVec::<[(Bytes, Bytes); 4]>::new();
             {
                 let mut replica = self.replica();
                 for report in &reports[numbered.outcomes.len()..] {
@@ -345,13 +346,18 @@ impl Node {
                         _ => None,
                     }));
                 }
-                if !stored.is_empty() {
-                    let many = stored.len();
-                    if let Some(durable) =
-                        self.queue_records(permit.take(), many, |p| p.append_many(stored))
-                    {
-                        numbered.durable.push((numbered.outcomes.len(), durable));
+                // One record (a read of one line) goes without a list.
+                let queued = match stored.len() {
+                    0 => None,
+                    1 => {
+                        let (key, payload) = stored.swap_remove(0);
+                        self.queue_records(permit.take(), 1, |p| p.append(key, payload))
                     }
+                    many => self
+                        .queue_records(permit.take(), many, |p| p.append_many(stored.into_vec())),
+                };
+                if let Some(durable) = queued {
+                    numbered.durable.push((numbered.outcomes.len(), durable));
                 }
             }
             self.carry_out(actions, held);

@@ -32,6 +32,10 @@ use herd_core::record::Record;
 use herd_core::replica::ClientReport;
 use herd_places::NearbyQuery;
 
+/// One item per line of a read, kept inline for the usual few lines (a read of one line
+/// costs no allocation).
+type PerLine<T> = smallvec::SmallVec<[T; 4]>;
+
 /// How many bytes a connection reads at a time at first: enough for a client that sends a
 /// line now and then, so thousands of held connections stay small.
 const FIRST_CHUNK: usize = 512;
@@ -180,13 +184,13 @@ async fn answer_batch(
     // per line).
     let mut mark = std::time::Instant::now();
     let mut log = node.log.batch();
-    let mut frames = Vec::new();
+    let mut frames = PerLine::<Frame>::new();
     while let Some(frame) = framer.next_frame(buf, eof) {
         frames.push(frame);
     }
     // Each line read once as an IAMAT (or not): a run of IAMATs is numbered together, any
     // other line is answered on its own.
-    let reports: Vec<Option<ClientReport<'_>>> = frames.iter().map(report_in).collect();
+    let reports: PerLine<Option<ClientReport<'_>>> = frames.iter().map(report_in).collect();
     let mut next = 0;
     while next < frames.len() {
         let mut answering = Answering {
@@ -195,7 +199,7 @@ async fn answer_batch(
             held: &mut held,
             log: &mut log,
         };
-        let run: Vec<ClientReport<'_>> = reports[next..].iter().map_while(|r| *r).collect();
+        let run: PerLine<ClientReport<'_>> = reports[next..].iter().map_while(|r| *r).collect();
         let answered = if run.is_empty() {
             let answered = answering.frame(&frames[next]).await;
             next += 1;
@@ -379,7 +383,7 @@ impl Answering<'_, '_> {
                 radius_km,
                 bound,
             }) => match self.known(client).await? {
-                None => answer::invalid(&line, &mut self.output.pending),
+                None => answer::invalid(line, &mut self.output.pending),
                 Some(record) => {
                     let (lat, lng) = record.position();
                     let query = NearbyQuery {
