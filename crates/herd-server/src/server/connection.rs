@@ -148,23 +148,58 @@ async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
             },
         }
         // Readable: only now is there a buffer to read into.
-        if buf.capacity() - buf.len() < chunk / 8 {
-            buf.reserve(chunk);
-        }
-        let room = buf.capacity() - buf.len();
-        match output.stream.try_read_buf(&mut buf) {
-            Ok(0) => eof = true,
+        match read_some(&output.stream, &mut buf, chunk) {
+            Ok((0, _)) => eof = true,
             // A read that fills the buffer: a busy client, read it in larger chunks.
-            Ok(n) => {
+            Ok((_, filled)) => {
                 heard = Instant::now();
                 fresh = true;
-                if n == room {
+                if filled {
                     chunk = READ_CHUNK;
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => return Err(Ended::Gone),
         }
+    }
+}
+
+/// Reads what `stream` has into `buf` (first making room for at least an eighth of `chunk`);
+/// returns how many bytes came and whether they filled the room.
+///
+/// A read that leaves room means the socket had nothing more at that moment, so it also
+/// clears the socket's readiness (only if no new data was signalled since: the runtime
+/// checks). Otherwise the next wait for readiness would return at once and begin with a read
+/// that finds nothing: one wasted `recv` per request for a client that waits for its answer.
+/// The room is zeroed first (a few hundred bytes at most for such a client): reading into
+/// memory not yet written would need `unsafe`.
+fn read_some(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    chunk: usize,
+) -> std::io::Result<(usize, bool)> {
+    use std::io::{ErrorKind, Read};
+    if buf.capacity() - buf.len() < chunk / 8 {
+        buf.reserve(chunk);
+    }
+    let start = buf.len();
+    let room = buf.capacity() - start;
+    buf.resize(buf.capacity(), 0);
+    let mut got = 0;
+    let read = stream.try_io(tokio::io::Interest::READABLE, || {
+        got = (&*socket2::SockRef::from(stream)).read(&mut buf[start..])?;
+        if got > 0 && got < room {
+            // Drained: tell the runtime, so that it waits for the next data.
+            Err(ErrorKind::WouldBlock.into())
+        } else {
+            Ok(got)
+        }
+    });
+    buf.truncate(start + got);
+    match read {
+        Ok(n) => Ok((n, n == room)),
+        Err(e) if e.kind() == ErrorKind::WouldBlock && got > 0 => Ok((got, false)),
+        Err(e) => Err(e),
     }
 }
 
