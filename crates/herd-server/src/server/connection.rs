@@ -108,12 +108,18 @@ async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
     let mut eof = false;
     let mut heard = Instant::now();
     let mut fresh = false;
+    // One wait for the shutdown for the whole connection: made anew for every read, it would
+    // join and leave the token's list of waiters (under its lock) once per request.
+    let shutdown = node.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
         if fresh || eof {
             // Cut when the shutdown grace runs out (an idle connection is closed at once
-            // when the shutdown starts, below).
+            // when the shutdown starts, below). The batch is polled first: one answered at
+            // once never waits on the grace's token at all.
             Box::pin(async {
                 tokio::select! {
+                    biased;
                     answered = answer_batch(node, output, &mut framer, &mut buf, eof) => answered,
                     _ = node.grace_over.cancelled() => Err(Ended::Cut(Cut::Shutdown)),
                 }
@@ -141,7 +147,7 @@ async fn converse(node: &Node, output: &mut Output) -> Result<(), Ended> {
         };
         tokio::select! {
             biased;
-            _ = node.shutdown.cancelled() => return Ok(()),
+            _ = &mut shutdown => return Ok(()),
             _ = silence => return Err(Ended::Cut(Cut::Idle)),
             ready = output.stream.readable() => if ready.is_err() {
                 return Err(Ended::Gone);
