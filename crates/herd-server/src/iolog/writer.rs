@@ -114,9 +114,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let wrote = !batch.is_empty();
+            // A full batch means more is queued: write on without gathering (sleeping after
+            // every batch capped the log at a batch a millisecond, and a busy server's lines
+            // were dropped at depth 16).
+            let gather = !batch.is_empty() && batch.len() < BATCH;
             self.write(&mut batch);
-            if wrote && !closing {
+            if gather && !closing {
                 std::thread::sleep(GATHER);
             }
         }
