@@ -12,11 +12,17 @@ pub(super) struct Stamps {
     prefix: Vec<u8>,
     /// The stamp of the entry being formatted, written once per entry, copied per line.
     stamp: Vec<u8>,
+    /// The time `stamp` shows: the entries of one read share it, and are stamped once.
+    at: Option<SystemTime>,
 }
 
 impl Stamps {
     /// Writes `at` as RFC 3339 with microseconds, as `humantime::format_rfc3339_micros` does.
     pub(super) fn stamp(&mut self, at: SystemTime) {
+        if self.at == Some(at) {
+            return;
+        }
+        self.at = Some(at);
         self.stamp.clear();
         let Ok(since) = at.duration_since(UNIX_EPOCH) else {
             let text = humantime::format_rfc3339_micros(at).to_string();
@@ -67,6 +73,7 @@ mod tests {
             86_400_000_007,
         ] {
             let at = base + Duration::from_micros(offset_us) + Duration::from_nanos(999);
+            stamps.stamp(at);
             stamps.stamp(at);
             let expected = humantime::format_rfc3339_micros(at).to_string();
             assert_eq!(std::str::from_utf8(stamps.current()).unwrap(), expected);
