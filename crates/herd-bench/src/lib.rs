@@ -181,9 +181,10 @@ pub struct BenchArgs {
     /// WHATSAT bound on results.
     #[arg(long, default_value_t = 5)]
     pub bound: u32,
-    /// Spread connections over source addresses 127.0.0.1..127.0.0.N (loopback targets;
-    /// kept-open connections only). Needed only past ~28,000 connections to one target:
-    /// binding costs kernel time, and connect-per-request always lets the kernel choose.
+    /// Spread connections over source addresses 127.0.0.1..127.0.0.N (loopback targets).
+    /// Kept-open connections need it only past ~28,000 connections to one target;
+    /// `connect-per-request` past ~15,000 connections a second, where every connect
+    /// searches a port range full of TIME_WAIT (`bench/run.sh` gives 64).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
     pub source_ips: u8,
     /// Time between two IAMATs of one connection in `hold`.

@@ -212,18 +212,14 @@ pub async fn connect_per_request(
     let mut line = Vec::new();
     let mut answer = Vec::new();
     let mut attempt = n;
-    // Short-lived connections leave TIME_WAIT behind: the kernel's own port choice at
-    // connect reuses those on loopback far better than bind-before-connect, so
-    // --source-ips is not used here.
-    let kernel_ports = Dialer::new(1);
+    let dialer = shared.dialer.short_lived();
     while shared.budget.claim() {
         line.clear();
         answer.clear();
         let expect = maker.write_next(&mut line);
         let start = Instant::now();
         attempt = attempt.wrapping_add(1);
-        let Some(mut stream) =
-            open(&kernel_ports, shared.timeout, target, attempt, &mut tally).await
+        let Some(mut stream) = open(&dialer, shared.timeout, target, attempt, &mut tally).await
         else {
             tally.io_errors += 1;
             shared.budget.finished(1);
