@@ -361,11 +361,11 @@ impl Answering<'_, '_> {
         // Which lines could not be made durable, and why.
         let mut not_durable = Vec::new();
         let mut covered = 0;
+        if !numbered.durable.is_empty() {
+            self.held.flush();
+            self.log.flush();
+        }
         for (upto, durable) in numbered.durable {
-            if not_durable.is_empty() {
-                self.held.flush();
-                self.log.flush();
-            }
             if let Err(e) = durable.wait().await {
                 not_durable.push((covered..upto, e.to_string()));
             }
