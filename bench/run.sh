@@ -3,7 +3,7 @@
 #
 #   bash bench/run.sh            # every scenario, RUNS=3 runs each (about 6 minutes)
 #   RUNS=5 DURATION=10s bash bench/run.sh
-#   SECTIONS="herd chain" bash bench/run.sh   # some of: solo (Redis, WHATSAT) hold herd chain clients
+#   SECTIONS="herd chain" bash bench/run.sh   # some of: solo (Redis, WHATSAT) hold herd chain clients catchup
 #   HERD_SERVER=/tmp/herd-old bash bench/run.sh  # servers from another build, same load tool
 #
 # Builds the release binary, starts every server it needs on 127.0.0.1 in a temp dir with a
@@ -372,7 +372,20 @@ section_clients() {
     verdict "$(lt "$MEDIAN" 1)" "under 1 s"
 }
 
-SECTIONS=${SECTIONS:-solo hold herd chain clients}
+# --- 7. Catch-up of a million missed records by a restarted neighbour ---------------------
+section_catchup() {
+    echo
+    echo "== 7. catch-up of $CLIENTS records a restarted neighbour missed (bench/catch_up.py: link connected to caught up)"
+    local took=() out
+    for _ in $(seq "$RUNS"); do
+        out=$(python3 "$ROOT/bench/catch_up.py" "$HERD_SERVER" "$CLIENTS" --json)
+        took+=("$(field "$out" .connected_to_caught_up_s)")
+    done
+    summary "link connected to caught up" "s" "${took[@]}"
+    verdict "$(lt "$MEDIAN" 3)" "under 3 s"
+}
+
+SECTIONS=${SECTIONS:-solo hold herd chain clients catchup}
 for section in $SECTIONS; do
     "section_$section"
 done
