@@ -92,32 +92,24 @@ pub struct IoLogCounters {
     pub queued_bytes: usize,
 }
 
-/// An entry as queued: its own copy of the text.
-struct Entry {
-    /// When it was pushed.
+/// The entries of one [`LogBatch`]: their texts one after another, where each ends, their
+/// kinds, one time for all, and what they count against the queue's bound. The writer keeps
+/// them so until they are written (an entry costs it no handle of its own on the text).
+struct Lot {
+    /// When the first was pushed.
     at: SystemTime,
-    /// What it records.
-    kind: Kind,
-    /// The line(s), owned by the entry.
+    /// The texts, one after another.
     text: Bytes,
-    /// What it counts against the queue's bound, given back when the writer takes it.
+    /// Each entry's kind and where its text ends in `text`.
+    ends: Vec<(Kind, usize)>,
+    /// What the lot counts against the queue's bound, given back once it is written.
     cost: usize,
 }
 
 /// What the writer thread receives.
 enum Message {
-    /// Entries gathered by a [`LogBatch`]: their texts one after another, where each ends,
-    /// their kinds, one time for all, and what they count against the queue's bound.
-    Entries {
-        /// When the first was pushed.
-        at: SystemTime,
-        /// The texts, one after another.
-        text: Bytes,
-        /// Each entry's kind and where its text ends in `text`.
-        ends: Vec<(Kind, usize)>,
-        /// What the lot counts against the queue's bound.
-        cost: usize,
-    },
+    /// Entries gathered by a [`LogBatch`].
+    Entries(Lot),
     /// Write what is queued, then stop.
     Close,
 }
@@ -349,15 +341,15 @@ impl LogBatch<'_> {
             shared.dropped_entries(&text, &ends);
             return;
         }
-        let message = Message::Entries {
+        let message = Message::Entries(Lot {
             at,
             text: Bytes::from(text),
             ends,
             cost,
-        };
-        if let Err(mpsc::SendError(Message::Entries {
+        });
+        if let Err(mpsc::SendError(Message::Entries(Lot {
             text, ends, cost, ..
-        })) = queue.send(message)
+        }))) = queue.send(message)
         {
             shared.release(cost);
             shared.dropped_entries(&text, &ends);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::file::LogFile;
 use super::stamps::Stamps;
-use super::{lines, Entry, Kind, LogLimits, Message, Shared};
+use super::{lines, Kind, LogLimits, Lot, Message, Shared};
 
 /// Entries taken from the queue per write.
 const BATCH: usize = 1024;
@@ -98,41 +98,41 @@ impl Writer {
     /// queued. Wakes at least once a second when idle, to notice a lost file, retry a broken
     /// one and report counters.
     fn run(mut self, queue: Receiver<Message>) {
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch = Batch::default();
         // Open the file now rather than at the first entry.
         self.write(&mut batch);
         let mut closing = false;
         while !closing {
             match queue.recv_timeout(self.file.idle_wait(Instant::now())) {
-                Ok(message) => closing = take(message, &mut batch),
+                Ok(message) => closing = batch.take(message),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => closing = true,
             }
-            while !closing && batch.len() < BATCH {
+            while !closing && !batch.is_full() {
                 match queue.try_recv() {
-                    Ok(message) => closing = take(message, &mut batch),
+                    Ok(message) => closing = batch.take(message),
                     Err(_) => break,
                 }
             }
             // A full batch means more is queued: write on without gathering (sleeping after
             // every batch capped the log at a batch a millisecond, and a busy server's lines
             // were dropped at depth 16).
-            let gather = !batch.is_empty() && batch.len() < BATCH;
+            let gather = !batch.lots.is_empty() && !batch.is_full();
             self.write(&mut batch);
             if gather && !closing {
                 std::thread::sleep(GATHER);
             }
         }
         loop {
-            while batch.len() < BATCH {
+            while !batch.is_full() {
                 match queue.try_recv() {
                     Ok(message) => {
-                        take(message, &mut batch);
+                        batch.take(message);
                     }
                     Err(_) => break,
                 }
             }
-            if batch.is_empty() {
+            if batch.lots.is_empty() {
                 break;
             }
             self.write(&mut batch);
@@ -142,7 +142,7 @@ impl Writer {
 
     /// Writes `batch` (emptying it and giving its bytes back to the queue), first opening or
     /// reopening the file if due and noting in it what was lost since it last could.
-    fn write(&mut self, batch: &mut Vec<Entry>) {
+    fn write(&mut self, batch: &mut Batch) {
         if let Err(e) = self.file.maintain(Instant::now()) {
             let what = format!("cannot open {}: {e}", self.file.path().display());
             self.error(what);
@@ -151,13 +151,18 @@ impl Writer {
             self.note_losses();
         }
         let mut cost = 0;
-        for entry in batch.drain(..) {
-            cost += entry.cost;
-            self.stamps.stamp(entry.at);
-            for line in lines(&entry.text) {
-                self.line(mark(entry.kind), line, true);
+        for lot in batch.lots.drain(..) {
+            cost += lot.cost;
+            self.stamps.stamp(lot.at);
+            let mut start = 0;
+            for &(kind, end) in &lot.ends {
+                for line in lines(&lot.text[start..end]) {
+                    self.line(mark(kind), line, true);
+                }
+                start = end;
             }
         }
+        batch.entries = 0;
         self.flush();
         self.shared.release(cost);
         self.warn_if_changed(false);
@@ -307,29 +312,31 @@ impl Writer {
     }
 }
 
-/// Adds `message` to `batch`; true when it says to close.
-fn take(message: Message, batch: &mut Vec<Entry>) -> bool {
-    match message {
-        Message::Entries {
-            at,
-            text,
-            ends,
-            mut cost,
-        } => {
-            let mut start = 0;
-            for (kind, end) in ends {
-                batch.push(Entry {
-                    at,
-                    kind,
-                    text: text.slice(start..end),
-                    // The lot's cost is given back with the first.
-                    cost: std::mem::take(&mut cost),
-                });
-                start = end;
+/// What the writer has taken from the queue and not yet written.
+#[derive(Default)]
+struct Batch {
+    /// The messages' entries, in order.
+    lots: Vec<Lot>,
+    /// How many entries they hold.
+    entries: usize,
+}
+
+impl Batch {
+    /// Adds `message`; true when it says to close.
+    fn take(&mut self, message: Message) -> bool {
+        match message {
+            Message::Entries(lot) => {
+                self.entries += lot.ends.len();
+                self.lots.push(lot);
+                false
             }
-            false
+            Message::Close => true,
         }
-        Message::Close => true,
+    }
+
+    /// Whether it holds enough entries for one write.
+    fn is_full(&self) -> bool {
+        self.entries >= BATCH
     }
 }
 
