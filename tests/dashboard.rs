@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder};
 use serde_json::{json, Value};
-use support::herd::{ask, DEADLINE, TOPOLOGY_2023};
+use support::herd::{ask, poll_every, DEADLINE, TOPOLOGY_2023};
 use support::procs::{free_addr, ProcHerd};
 
 /// How long the browser test waits for the page to show something (the page polls each
@@ -91,11 +91,10 @@ async fn the_dashboard_shows_the_herd_live() {
             .spawn()
             .unwrap(),
     );
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < DEADLINE, "chromedriver did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let listening = poll_every(Instant::now() + DEADLINE, Duration::from_millis(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(listening, "chromedriver did not start");
     let profile = tempfile::tempdir().unwrap();
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(

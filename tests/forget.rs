@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use support::events::SseClient;
 use support::herd::{ask, wait_until_async};
-use support::procs::{config_check, http, ProcHerd};
+use support::procs::{config_check, http, in_log, wait_for_log, ProcHerd};
 
 /// The variable the config names for the API token, and its value in these tests.
 const TOKEN_VAR: &str = "HERD_TEST_API_TOKEN";
@@ -159,10 +159,15 @@ async fn a_server_down_while_a_client_is_forgotten_learns_it_by_catch_up_and_can
 
     // Back up, C catches up on the tombstone; its own old copy of the record, offered to B
     // in the same catch-up, loses to it.
+    let caught = |s: &str, from: &str| in_log(&herd, s, &format!("link {from}: caught up"));
+    let (b_before, c_before) = (caught("B", "C"), caught("C", "B"));
     herd.start("C");
     links_up(&herd, "C").await;
     until_everywhere(&herd, &["C"], "kiwi", 404).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both halves of the catch-up are done once each side has the other's CAUGHT: B has then
+    // been offered C's old copy.
+    wait_for_log(&herd, "B", "link C: caught up", b_before).await;
+    wait_for_log(&herd, "C", "link B: caught up", c_before).await;
     for s in ["A", "B", "C"] {
         assert_eq!(lookup(&herd, s, "kiwi").await, 404, "kiwi came back on {s}");
     }

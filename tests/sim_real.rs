@@ -62,7 +62,7 @@ mod support;
 
 use std::time::Duration;
 
-use harness::{Failure, Scenario, Sim};
+use harness::{Failure, Scenario, Sim, CONVERGE_DEADLINE};
 use rand::Rng;
 
 /// Seeds per random scenario unless `HERD_SIM_SEEDS` says otherwise.
@@ -376,18 +376,37 @@ fn race1_wm_during_numbering() {
 fn race2_run(sim: &mut Sim) -> futures::future::BoxFuture<'_, Result<(), Failure>> {
     Box::pin(async move {
         let line = ["Bailey", "Bona", "Clark", "Jaquez", "Campbell"];
-        for (a, b) in [("Bailey", "Campbell"), ("Bona", "Campbell")] {
+        let cuts = [("Bailey", "Campbell"), ("Bona", "Campbell")];
+        for (a, b) in cuts {
             sim.net.cut(a, b);
             sim.note(format!("cut {a}-{b}"));
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
         let end = |sim: &Sim, name: &str| sim.names.iter().position(|n| n == name).unwrap();
+        sim.wait_for("the cut links did not go down", CONVERGE_DEADLINE, |sim| {
+            let up: Vec<String> = cuts
+                .iter()
+                .flat_map(|&(a, b)| [(a, b), (b, a)])
+                .filter(|&(a, b)| {
+                    let node = sim.node(end(sim, a)).unwrap();
+                    node.link_named(b).is_some_and(|l| l.is_up())
+                })
+                .map(|(a, b)| format!("{a}-{b}"))
+                .collect();
+            (!up.is_empty()).then(|| format!("still up: {}", up.join(", ")))
+        })
+        .await?;
         let (left, right) = (end(sim, line[0]), end(sim, line[4]));
-        // The first numbers at each end wait for a lease to be stored; get that out of the way.
+        // The first numbers at each end wait for a lease to be stored; get that out of the way,
+        // and let both records cross the line.
         for i in [left, right] {
             sim.iamat(i, 0).await?;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        sim.wait_for(
+            "the line did not agree on the first records",
+            CONVERGE_DEADLINE,
+            Sim::part_disagreements,
+        )
+        .await?;
         // One link is dropped again and again; the others stay up, so nothing catches up a
         // server that missed a forward (the acceptor of that link is always inside the line).
         let k = sim.rng.gen_range(0..line.len() - 1);
