@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::events::SseClient;
 use support::herd::{ask, wait_until_async};
 use support::procs::{config_check, http, in_log, wait_for_log, ProcHerd};

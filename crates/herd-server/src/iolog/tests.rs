@@ -17,6 +17,15 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A log with the default limits at `name` inside a new temporary folder (kept while the
+/// returned guard lives), with its path and writer.
+fn open_default(name: &str) -> (tempfile::TempDir, std::path::PathBuf, IoLog, IoLogWriter) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    let (log, writer) = IoLog::open(&path, LogLimits::default());
+    (dir, path, log, writer)
+}
+
 fn text_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -36,9 +45,7 @@ fn small(keep: usize) -> LogLimits {
 
 #[tokio::test]
 async fn writes_every_line_with_a_timestamp() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s/log.txt");
-    let (log, writer) = IoLog::open(&path, LogLimits::default());
+    let (_dir, path, log, writer) = open_default("s/log.txt");
     log.input(Bytes::from_static(b"IAMAT a +1+1 1"));
     log.output(Bytes::from_static(b"AT S +0.1 a +1+1 1\n"));
     log.event("link B connected");
@@ -55,9 +62,7 @@ async fn writes_every_line_with_a_timestamp() {
 
 #[tokio::test]
 async fn a_deleted_log_file_comes_back_and_answers_never_wait() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s/log.txt");
-    let (log, writer) = IoLog::open(&path, LogLimits::default());
+    let (dir, path, log, writer) = open_default("s/log.txt");
     log.event("before");
     wait_until("the first entry reaches the file", || {
         text_of(&path).contains("before")
@@ -264,9 +269,7 @@ async fn losses_are_counted_and_reported_once_repaired(
     break_it: impl FnOnce(&Path),
     repair: impl FnOnce(&Path),
 ) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("herd.log");
-    let (log, writer) = IoLog::open(&path, LogLimits::default());
+    let (_dir, path, log, writer) = open_default("herd.log");
     log.event("before");
     wait_until("the log is written", || text_of(&path).contains("before")).await;
     std::fs::remove_file(&path).unwrap();
@@ -330,9 +333,7 @@ async fn a_discarding_log_counts_nothing() {
 
 #[tokio::test]
 async fn a_batch_writes_its_lines_in_order_among_the_others_at_one_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("herd.log");
-    let (log, writer) = IoLog::open(&path, LogLimits::default());
+    let (_dir, path, log, writer) = open_default("herd.log");
     log.event("before");
     let mut batch = log.batch();
     batch.input(b"IAMAT a +1+1 1");
