@@ -190,6 +190,28 @@ async fn the_log_and_its_rotated_files_are_private() {
 
 /// A log whose file is a named pipe nobody reads: the writer blocks in `open` as on a hung disk.
 /// A FIFO at `path`: a log writer opening it stalls until someone reads it (a disk that hangs).
+/// A log whose file is a FIFO nobody reads (its writer stalls at the first write), with a
+/// queue of `queue_bytes`, in a new temporary folder kept while the returned guard lives.
+fn open_stalled(
+    queue_bytes: usize,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    LogLimits,
+    IoLog,
+    IoLogWriter,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herd.log");
+    make_fifo(&path);
+    let limits = LogLimits {
+        queue_bytes,
+        ..LogLimits::default()
+    };
+    let (log, writer) = IoLog::open(&path, limits);
+    (dir, path, limits, log, writer)
+}
+
 fn make_fifo(path: &Path) {
     let made = std::process::Command::new("mkfifo")
         .arg(path)
@@ -213,14 +235,7 @@ fn read_fifo(path: &Path) -> std::thread::JoinHandle<String> {
 
 #[tokio::test]
 async fn a_stalled_writer_holds_at_most_the_queue_bytes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("herd.log");
-    make_fifo(&path);
-    let limits = LogLimits {
-        queue_bytes: 64 * 1024,
-        ..LogLimits::default()
-    };
-    let (log, writer) = IoLog::open(&path, limits);
+    let (_dir, path, limits, log, writer) = open_stalled(64 * 1024);
     // Lines that are slices of one big read buffer, as the framer hands them over.
     let buffer = Bytes::from(vec![b'i'; 64 * 1024]);
     let pushed: u64 = 10_000;
@@ -376,14 +391,7 @@ async fn a_batch_writes_its_lines_in_order_among_the_others_at_one_time() {
 
 #[tokio::test]
 async fn a_batch_that_does_not_fit_in_the_queue_is_dropped_and_counted_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("herd.log");
-    make_fifo(&path);
-    let limits = LogLimits {
-        queue_bytes: 4096,
-        ..LogLimits::default()
-    };
-    let (log, writer) = IoLog::open(&path, limits);
+    let (_dir, path, limits, log, writer) = open_stalled(4096);
     let mut kept = 0;
     let mut dropped = 0;
     for _ in 0..100 {
