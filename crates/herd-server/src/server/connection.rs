@@ -221,8 +221,8 @@ async fn answer_batch(
     let mut held = node.held_forwards();
     // Counted per batch, added to the node's counters once per read (see `stats`).
     let mut tally = BatchTally::default();
-    // When the line being answered started: the end of the one before (one clock reading
-    // per line).
+    // When the lines being answered started: the end of the run before (one clock reading
+    // per run of lines).
     let mut mark = std::time::Instant::now();
     let mut log = node.log.batch();
     let mut frames = PerLine::<Frame>::new();
