@@ -53,6 +53,8 @@ pub struct Scenario {
     pub fsync: &'static str,
     /// Distinct client IDs.
     pub clients: usize,
+    /// `herd.broadcast`: `"flood"` or `"tree"`.
+    pub broadcast: &'static str,
 }
 
 /// One simulated herd and everything the test knows about it.
@@ -107,7 +109,8 @@ impl Sim {
         // The network is in memory, but its addresses are not loopback: the links go without
         // a secret only because the config says so.
         let mut text = format!(
-            "[herd]\ninsecure_links = true\n[storage]\ndir = {:?}\nfsync = {:?}\n",
+            "[herd]\ninsecure_links = true\nbroadcast = {:?}\n[storage]\ndir = {:?}\nfsync = {:?}\n",
+            scenario.broadcast,
             dir.path().display().to_string(),
             scenario.fsync
         );

@@ -7,11 +7,16 @@
 //! PING                                         I am alive (sent every second)
 //! RESYNC                                       records for you were refused on my side
 //!                                              (a full outbox): send me WM again
+//! IHAVE client time [GONE]                     I hold this version of client's record
+//!                                              (the link is lazy: see `replica::tree`)
+//! GRAFT client                                 send me client's record, and records whole
+//! PRUNE                                        send me announcements only
 //! ```
 
 use bytes::Bytes;
 
 use crate::protocol::command::split_fields;
+use crate::protocol::number::is_client_time;
 use crate::record::Record;
 use crate::replica::Watermarks;
 
@@ -29,10 +34,26 @@ pub enum PeerLine {
     /// The neighbour refused records on their way here: it asks for watermarks, to send
     /// what this server lacks.
     Resync,
+    /// The neighbour holds this version of a client's record.
+    Announced {
+        /// The client.
+        client: Bytes,
+        /// The version's client time.
+        time: Bytes,
+        /// Whether it is a tombstone.
+        gone: bool,
+    },
+    /// The neighbour asks for a client's record, and for records whole.
+    Graft(Bytes),
+    /// The neighbour asks for announcements only.
+    Prune,
 }
 
 /// The `RESYNC` line, with its terminator.
 pub const RESYNC_LINE: &[u8] = b"RESYNC\n";
+
+/// The `PRUNE` line, with its terminator.
+pub const PRUNE_LINE: &[u8] = b"PRUNE\n";
 
 /// Why a neighbour's line was not understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -52,8 +73,56 @@ pub fn parse(line: Bytes) -> Result<PeerLine, BadLine> {
         _ if &line[..] == b"RESYNC" => Ok(PeerLine::Resync),
         _ if line.starts_with(b"WM") => parse_marks(&line[2..]).map(PeerLine::Watermarks),
         _ if line.starts_with(b"CAUGHT") => parse_marks(&line[6..]).map(PeerLine::CaughtUp),
+        _ if &line[..] == b"PRUNE" => Ok(PeerLine::Prune),
+        _ if line.starts_with(b"IHAVE ") => parse_announced(&line),
+        _ if line.starts_with(b"GRAFT ") => {
+            let mut fields: [&[u8]; 3] = [&[]; 3];
+            match split_fields(&line, &mut fields) {
+                2 => Ok(PeerLine::Graft(line.slice_ref(fields[1]))),
+                _ => Err(BadLine),
+            }
+        }
         _ => Err(BadLine),
     }
+}
+
+/// `IHAVE client time [GONE]`, with a time a client could have written.
+fn parse_announced(line: &Bytes) -> Result<PeerLine, BadLine> {
+    let mut fields: [&[u8]; 5] = [&[]; 5];
+    let gone = match split_fields(line, &mut fields) {
+        3 => false,
+        4 if fields[3] == b"GONE" => true,
+        _ => return Err(BadLine),
+    };
+    if !is_client_time(fields[2]) {
+        return Err(BadLine);
+    }
+    Ok(PeerLine::Announced {
+        client: line.slice_ref(fields[1]),
+        time: line.slice_ref(fields[2]),
+        gone,
+    })
+}
+
+/// Appends the `IHAVE` line announcing `record` (with its `\n`) to `out`.
+pub fn announce_line(record: &Record, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"IHAVE ");
+    out.extend_from_slice(record.client_bytes());
+    out.push(b' ');
+    out.extend_from_slice(record.time());
+    if record.is_gone() {
+        out.extend_from_slice(b" GONE");
+    }
+    out.push(b'\n');
+}
+
+/// The `GRAFT` line asking for `client`'s record, with its `\n`.
+pub fn graft_line(client: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(client.len() + 7);
+    out.extend_from_slice(b"GRAFT ");
+    out.extend_from_slice(client);
+    out.push(b'\n');
+    out
 }
 
 fn parse_marks(text: &[u8]) -> Result<Watermarks, BadLine> {
@@ -91,6 +160,7 @@ pub fn is_plain_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::sample;
 
     #[test]
     fn lines_round_trip() {
@@ -119,7 +189,40 @@ mod tests {
         assert!(
             matches!(parse(Bytes::from_static(b"5 AT A +0.100000000 c +1+1 1")), Ok(PeerLine::Record(r)) if r.seq() == 5)
         );
+        let record = sample("c1", 7);
+        let mut ihave = Vec::new();
+        announce_line(&record, &mut ihave);
+        announce_line(&Record::forgetting("B", 9, &record), &mut ihave);
+        assert_eq!(ihave, b"IHAVE c1 7\nIHAVE c1 7 GONE\n");
+        let lines: Vec<&[u8]> = ihave.split(|&b| b == b'\n').collect();
+        for (line, gone) in [(lines[0], false), (lines[1], true)] {
+            assert_eq!(
+                parse(Bytes::copy_from_slice(line)),
+                Ok(PeerLine::Announced {
+                    client: Bytes::from_static(b"c1"),
+                    time: Bytes::from_static(b"7"),
+                    gone
+                })
+            );
+        }
+        let graft = graft_line(b"c1");
+        assert_eq!(
+            parse(Bytes::copy_from_slice(&graft[..graft.len() - 1])),
+            Ok(PeerLine::Graft(Bytes::from_static(b"c1")))
+        );
+        assert_eq!(
+            parse(Bytes::copy_from_slice(&PRUNE_LINE[..PRUNE_LINE.len() - 1])),
+            Ok(PeerLine::Prune)
+        );
         for bad in [
+            "IHAVE",
+            "IHAVE c1",
+            "IHAVE c1 soon",
+            "IHAVE c1 7 LATER",
+            "IHAVE c1 7 GONE x",
+            "GRAFT",
+            "GRAFT a b",
+            "PRUNE now",
             "WMX",
             "WM A",
             "WM A=x",

@@ -277,11 +277,18 @@ impl Record {
     /// [`Record::is_newer_than`] a stored record known by its client time and whether it is
     /// a tombstone.
     pub fn is_newer_than_kept(&self, time: &[u8], gone: bool) -> bool {
-        match compare_decimal(self.time(), time) {
-            Ordering::Greater => true,
-            Ordering::Equal => self.gone && !gone,
-            Ordering::Less => false,
-        }
+        is_newer_version((self.time(), self.gone), (time, gone))
+    }
+}
+
+/// Newer-wins on two versions of a client's record, each known by its client time and
+/// whether it is a tombstone: true when `version` replaces `kept` (a greater time, or a
+/// tombstone at an equal time).
+pub fn is_newer_version(version: (&[u8], bool), kept: (&[u8], bool)) -> bool {
+    match compare_decimal(version.0, kept.0) {
+        Ordering::Greater => true,
+        Ordering::Equal => version.1 && !kept.1,
+        Ordering::Less => false,
     }
 }
 

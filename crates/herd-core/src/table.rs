@@ -336,6 +336,29 @@ impl LocationTable {
         stored.view().to_record()
     }
 
+    /// True when the table holds a record of `client` at least as new as the version at
+    /// client time `time` (a tombstone when `gone`): that version, or one that replaced it.
+    pub fn holds(&self, client: &[u8], time: &[u8], gone: bool) -> bool {
+        let hash = self.hash(client);
+        let shard = self.read(hash);
+        shard.find(hash, |s| s.is_of(client)).is_some_and(|s| {
+            let kept = s.view();
+            !crate::record::is_newer_version((time, gone), (kept.time(), kept.is_gone()))
+        })
+    }
+
+    /// True when the table holds `record` itself: the same origin's same number (a copy that
+    /// came again, rather than an older record of the client).
+    pub fn holds_copy(&self, record: &Record) -> bool {
+        let client = record.client_bytes();
+        let hash = self.hash(client);
+        let shard = self.read(hash);
+        shard.find(hash, |s| s.is_of(client)).is_some_and(|s| {
+            let kept = s.view();
+            kept.seq() == record.seq() && kept.origin() == record.origin()
+        })
+    }
+
     /// True when `client` has a record (a tombstone included: it takes a place too).
     pub fn contains(&self, client: &[u8]) -> bool {
         let hash = self.hash(client);

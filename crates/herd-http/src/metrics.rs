@@ -204,6 +204,20 @@ impl Collector for HerdCollector {
             Counter,
             &per_link(&|_, s| n(s.received.load(Relaxed))),
         )?;
+        labelled(
+            e,
+            "herd_flood_announced",
+            "Records announced to the neighbour (IHAVE) instead of sent whole: the link is lazy (broadcast = \"tree\").",
+            Counter,
+            &per_link(&|_, s| n(s.announced.load(Relaxed))),
+        )?;
+        labelled(
+            e,
+            "herd_link_eager",
+            "1 while records go to the neighbour whole, 0 while they are only announced (a pruned link of the tree).",
+            Gauge,
+            &per_link(&|_, s| if s.eager.load(Relaxed) { 1.0 } else { 0.0 }),
+        )?;
         labelled(e, "herd_flood_lag_seconds", "How far behind the neighbour is: the gap its last watermarks showed, or while the link is down at least how long it has been down.", Gauge, &per_link(&|_, s| s.lag_seconds()))?;
         labelled(
             e,

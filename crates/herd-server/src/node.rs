@@ -26,7 +26,7 @@ use crate::peer::seal::Sealing;
 use crate::peer::transport::Transport;
 use crate::peer::PeerLink;
 use crate::stats::{Change, NodeStats};
-use herd_core::peer_wire::marks_line;
+use herd_core::peer_wire::{self as wire, marks_line};
 use herd_core::record::Record;
 use herd_core::replica::{
     catch_up, Action, ClientReport, Event, PeerId, Refusal, Refusals, Replica, ReportError,
@@ -241,6 +241,11 @@ impl Node {
         &self.table
     }
 
+    /// How many records neighbours announced that this server waits for.
+    pub fn missing(&self) -> usize {
+        self.replica().missing()
+    }
+
     /// This server's watermarks now.
     pub fn watermarks(&self) -> Watermarks {
         self.replica().watermarks()
@@ -265,6 +270,7 @@ impl Node {
         HeldForwards {
             links: self.links.clone(),
             by_link: Vec::new(),
+            announcements: Vec::new(),
             stats: self.stats.clone(),
             won: Vec::new(),
         }
@@ -544,7 +550,11 @@ impl Node {
     fn watch(&self, event: &Event) {
         let stats = &self.stats;
         match event {
+            Event::Prune { from } => self.mirror_eager(*from, false),
+            Event::Graft { from, .. } => self.mirror_eager(*from, true),
             Event::LinkUp(peer) | Event::LinkDown(peer) => {
+                // A link comes back eager (see `herd_core::replica::tree`).
+                self.mirror_eager(*peer, true);
                 let up = matches!(event, Event::LinkUp(_));
                 if let Some(link) = stats.links.get(*peer) {
                     if link.set_up(up) {
@@ -559,6 +569,13 @@ impl Node {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Mirrors whether the replica sends neighbour `peer` records whole, for readers.
+    fn mirror_eager(&self, peer: PeerId, eager: bool) {
+        if let Some(link) = self.stats.links.get(peer) {
+            link.eager.store(eager, Ordering::Relaxed);
         }
     }
 
@@ -588,6 +605,15 @@ impl Node {
                     if self.stats.watched() {
                         held.won.push(record);
                     }
+                }
+                Action::Announce { to, record } => held.announce(to, &record),
+                Action::Prune { to } => {
+                    self.mirror_eager(to, false);
+                    self.links[to].send_line(wire::PRUNE_LINE);
+                }
+                Action::Graft { to, client } => {
+                    self.mirror_eager(to, true);
+                    self.links[to].send_line(&wire::graft_line(&client));
                 }
                 Action::SendWatermarks { to, marks } => {
                     self.links[to].send_line(&marks_line("WM", &marks))
@@ -646,6 +672,8 @@ pub struct HeldForwards {
     links: Vec<Arc<PeerLink>>,
     /// The records for each link, by the link's index (buffers kept between batches).
     by_link: Vec<Vec<Record>>,
+    /// The `IHAVE` lines for each lazy link, by the link's index, and how many each holds.
+    announcements: Vec<(Vec<u8>, u64)>,
     /// The node's counters and change feed.
     stats: Arc<NodeStats>,
     /// The records the table took in this batch, for the change feed (only collected while
@@ -662,8 +690,29 @@ impl HeldForwards {
         self.by_link[to].push(record);
     }
 
-    /// Sends the held records to their links, one write per link when it is idle.
+    /// Holds an announcement of `record` for lazy link `to`.
+    fn announce(&mut self, to: PeerId, record: &Record) {
+        if self.announcements.len() <= to {
+            self.announcements.resize_with(to + 1, Default::default);
+        }
+        let (lines, count) = &mut self.announcements[to];
+        wire::announce_line(record, lines);
+        *count += 1;
+    }
+
+    /// Sends the held records to their links, one write per link when it is idle (and the
+    /// held announcements, as one control write per lazy link).
     pub fn flush(&mut self) {
+        for (to, (lines, count)) in self.announcements.iter_mut().enumerate() {
+            if *count > 0 {
+                if let Some(stats) = self.stats.links.get(to) {
+                    stats.announced.fetch_add(*count, Ordering::Relaxed);
+                }
+                self.links[to].send_line(lines);
+                lines.clear();
+                *count = 0;
+            }
+        }
         for (to, records) in self.by_link.iter_mut().enumerate() {
             if !records.is_empty() {
                 if let Some(stats) = self.stats.links.get(to) {

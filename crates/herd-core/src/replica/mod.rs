@@ -28,6 +28,7 @@ pub mod catch_up;
 pub mod limits;
 pub mod numbers;
 mod restore;
+pub mod tree;
 pub mod trust;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -40,6 +41,7 @@ use crate::table::{LocationTable, Offer};
 pub use limits::{Limits, Refusal, Refusals, Tally};
 pub use numbers::{NeedLease, Numbers, LEASE_AHEAD, NUMBER_HORIZON, SEQ_LEASE_KEY};
 pub use restore::Restoring;
+pub use tree::{Broadcast, DEFAULT_GRAFT_AFTER, GRAFT_TICKS};
 pub use trust::{BAD_LINES_WINDOW, MAX_BAD_LINES};
 
 /// A neighbour, by its index in the server's neighbour list.
@@ -86,6 +88,34 @@ pub enum Event {
         /// The neighbour.
         from: PeerId,
     },
+    /// Neighbour `from` holds the version of `client`'s record at client time `time` (a
+    /// tombstone when `gone`): its `IHAVE` (see [`tree`]).
+    Announced {
+        /// The neighbour.
+        from: PeerId,
+        /// The client.
+        client: Bytes,
+        /// The version's client time.
+        time: Bytes,
+        /// Whether the version is a tombstone.
+        gone: bool,
+    },
+    /// Neighbour `from` asks for `client`'s record, and for records whole from now on: its
+    /// `GRAFT` (see [`tree`]).
+    Graft {
+        /// The neighbour.
+        from: PeerId,
+        /// The client.
+        client: Bytes,
+    },
+    /// Neighbour `from` asks for announcements only from now on: its `PRUNE` (see [`tree`]).
+    Prune {
+        /// The neighbour.
+        from: PeerId,
+    },
+    /// A tick of the graft timer (every `graft_after / GRAFT_TICKS`): ask for announced
+    /// versions that did not come in [`GRAFT_TICKS`] ticks (see [`tree`]).
+    Tick,
     /// Forget every client whose newest client time is before `before_secs` (POSIX seconds):
     /// from now on such records are refused, and of `clients` (found by [`forget_candidates`]
     /// off the lock) those whose record is still that old are removed. A client that became
@@ -107,6 +137,26 @@ pub enum Action {
         to: PeerId,
         /// The record.
         record: Record,
+    },
+    /// Tell neighbour `to` that this server holds `record` (`IHAVE`: the link is lazy).
+    Announce {
+        /// The neighbour.
+        to: PeerId,
+        /// The record.
+        record: Record,
+    },
+    /// Tell neighbour `to` to send announcements only (`PRUNE`: it sent a copy already held).
+    Prune {
+        /// The neighbour.
+        to: PeerId,
+    },
+    /// Ask neighbour `to` for `client`'s record, and for records whole from now on (`GRAFT`:
+    /// it announced a version that did not come in time).
+    Graft {
+        /// The neighbour.
+        to: PeerId,
+        /// The client.
+        client: Bytes,
     },
     /// Write `record` to durable storage (in the order the actions come: that is the order in
     /// which the table changed).
@@ -203,6 +253,8 @@ pub struct Replica {
     dropped_from: Vec<u64>,
     /// For each neighbour, `dropped_from` when this server last sent it its watermarks.
     dropped_when_marked: Vec<u64>,
+    /// Which neighbours get records whole, and the announced versions waited for.
+    tree: tree::Tree,
 }
 
 impl Replica {
@@ -226,7 +278,25 @@ impl Replica {
             refusals: Refusals::default(),
             dropped_from: vec![0; neighbours],
             dropped_when_marked: vec![0; neighbours],
+            tree: tree::Tree::new(Broadcast::Flood, neighbours),
         }
+    }
+
+    /// The same replica, sending records on as `broadcast` says (a flood by default).
+    pub fn with_broadcast(mut self, broadcast: Broadcast) -> Replica {
+        self.tree = tree::Tree::new(broadcast, self.neighbours);
+        self
+    }
+
+    /// Whether records go whole to neighbour `peer` (always, when flooding, unless the
+    /// neighbour pruned this server).
+    pub fn is_eager(&self, peer: PeerId) -> bool {
+        self.tree.is_eager(peer)
+    }
+
+    /// How many announced versions this server waits for.
+    pub fn missing(&self) -> usize {
+        self.tree.missing()
     }
 
     /// The same replica, taking records and marks of the servers `names` (and itself) only.
@@ -390,6 +460,9 @@ impl Replica {
     /// the epoch: neighbours' numbers are judged against it), appending the resulting actions
     /// to `actions`. Returns whether the table changed.
     pub fn handle(&mut self, event: Event, now_nanos: i128, actions: &mut Vec<Action>) -> bool {
+        if let Event::LinkUp(peer) = event {
+            self.tree.link_up(peer);
+        }
         match event {
             Event::Peer { from, record } => {
                 if let Err(why) = self.trusted_record(&record, now_nanos) {
@@ -417,7 +490,31 @@ impl Replica {
                 }
                 false
             }
-            Event::LinkDown(_) => false,
+            Event::LinkDown(peer) => {
+                self.tree.link_down(peer);
+                false
+            }
+            Event::Announced {
+                from,
+                client,
+                time,
+                gone,
+            } => {
+                self.announced(from, client, time, gone, actions);
+                false
+            }
+            Event::Graft { from, client } => {
+                self.grafted(from, &client, actions);
+                false
+            }
+            Event::Prune { from } => {
+                self.pruned(from);
+                false
+            }
+            Event::Tick => {
+                self.tick(actions);
+                false
+            }
             Event::BadLine { from } => {
                 self.refusals.untrusted.count(Refusal::BadLine);
                 self.distrust(from, now_nanos, actions);
@@ -438,6 +535,7 @@ impl Replica {
             }
             Event::CaughtUp { from, marks } => {
                 let (marks, refused) = self.trusted_marks(from, marks, now_nanos, actions);
+                self.tree.caught_up(from);
                 self.caught_up(from, marks, refused);
                 false
             }
@@ -507,7 +605,12 @@ impl Replica {
         }
         match self.table.offer_within(&record, self.limits.max_clients) {
             Offer::Won => {}
-            Offer::Stale => return false,
+            Offer::Stale => {
+                if let Some(peer) = from {
+                    self.stale_from(peer, &record, actions);
+                }
+                return false;
+            }
             Offer::Full => {
                 match from {
                     Some(peer) => {
@@ -519,12 +622,7 @@ impl Replica {
                 return false;
             }
         }
-        for to in (0..self.neighbours).filter(|&p| Some(p) != from) {
-            actions.push(Action::Forward {
-                to,
-                record: record.clone(),
-            });
-        }
+        self.spread(&record, from, actions);
         actions.push(Action::Persist(record));
         true
     }

@@ -40,7 +40,7 @@ pub use herd_places::settings::{PlacesConfig, ProviderKind};
 pub use herd_store::Fsync as FsyncPolicy;
 pub use reach::Reach;
 pub use secret::{fresh_hex, Secret, MIN_SECRET_BYTES};
-pub use sections::{HerdConfig, OneOrMany, StorageConfig, TlsSection};
+pub use sections::{BroadcastMode, HerdConfig, OneOrMany, StorageConfig, TlsSection};
 pub use tls::{server_material, HerdTls};
 
 /// How far above its client port a server accepts its neighbours' links by default.

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use herd_core::replica::Limits;
+use herd_core::replica::{Broadcast, Limits};
 use serde::Deserialize;
 
 use super::{FsyncPolicy, PlacesConfig};
@@ -110,6 +110,25 @@ pub struct HerdConfig {
     /// How many bytes of records may wait for one neighbour; a record beyond is refused,
     /// counted, and sent by a catch-up round once the link has sent what waited.
     pub link_outbox_bytes: usize,
+    /// How a record that won goes on to the neighbours: `"flood"` (whole, to every neighbour
+    /// but the one it came by) or `"tree"` (whole along a spanning tree, announced on the
+    /// other links, which repair the tree when it breaks; see ALGORITHM.md).
+    pub broadcast: BroadcastMode,
+    /// With `broadcast = "tree"`: how long a record a neighbour announced may be missing
+    /// before this server asks that neighbour for it (and takes records whole from it).
+    #[serde(with = "humantime_serde")]
+    pub graft_after: Duration,
+}
+
+/// `[herd] broadcast`: how records go on to the neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BroadcastMode {
+    /// Whole, over every link but the one a record came by.
+    #[default]
+    Flood,
+    /// Whole along a spanning tree, announced elsewhere (in the spirit of Plumtree).
+    Tree,
 }
 
 impl Default for HerdConfig {
@@ -133,11 +152,21 @@ impl Default for HerdConfig {
             shutdown_grace: Duration::from_secs(5),
             // Some 300,000 waiting records of typical size (about 200 bytes, with the entry).
             link_outbox_bytes: 64 * 1024 * 1024,
+            broadcast: BroadcastMode::Flood,
+            graft_after: herd_core::replica::DEFAULT_GRAFT_AFTER,
         }
     }
 }
 
 impl HerdConfig {
+    /// How the replica sends records on, as configured.
+    pub fn broadcast(&self) -> Broadcast {
+        match self.broadcast {
+            BroadcastMode::Flood => Broadcast::Flood,
+            BroadcastMode::Tree => Broadcast::Tree,
+        }
+    }
+
     /// What every server takes at most from clients and neighbours.
     pub fn limits(&self) -> Limits {
         Limits {

@@ -94,6 +94,8 @@ fn keys_left_out_keep_the_documented_defaults() {
             client_idle_timeout: None,
             shutdown_grace: Duration::from_secs(5),
             link_outbox_bytes: 64 * 1024 * 1024,
+            broadcast: BroadcastMode::Flood,
+            graft_after: Duration::from_millis(50),
         }
     );
 }
@@ -107,7 +109,8 @@ fn every_key_is_read() {
          log_max_bytes=4096\nlog_keep=0\n\
          [herd]\nsecret_env='S'\ncatch_up=false\nmax_line=64\nmax_connections=8\n\
          max_clock_ahead='2d'\nmax_client_id=9\nmax_clients=10\nclient_write_timeout='3s'\n\
-         client_output_limit=65536\nclient_idle_timeout='5m'\nshutdown_grace='0s'\nlink_outbox_bytes=1048576\n{ONE}"
+         client_output_limit=65536\nclient_idle_timeout='5m'\nshutdown_grace='0s'\nlink_outbox_bytes=1048576\n\
+         broadcast='tree'\ngraft_after='20ms'\n{ONE}"
     );
     let env = Env {
         api_key_set: true,
@@ -159,6 +162,13 @@ fn every_key_is_read() {
         )
     );
     assert_eq!(c.herd.link_outbox_bytes, 1 << 20);
+    assert_eq!(
+        (c.herd.broadcast(), c.herd.graft_after),
+        (
+            herd_core::replica::Broadcast::Tree,
+            Duration::from_millis(20)
+        )
+    );
     assert_eq!(
         c.herd.limits(),
         herd_core::replica::Limits {
@@ -286,6 +296,12 @@ fn each_range_check_names_its_field() {
         problem(&format!("[herd]\nlink_outbox_bytes = 1000\n{ONE}")),
         "t.toml:2: herd.link_outbox_bytes: 1000 is too small (at least 1048576 bytes)"
     );
+    assert_eq!(
+        problem(&format!("[herd]\ngraft_after = '0s'\n{ONE}")),
+        "t.toml:2: herd.graft_after: 0s is out of range (1ms to 10s: a record announced \
+         and missing is asked for after it)"
+    );
+    assert!(problem(&format!("[herd]\nbroadcast = 'gossip'\n{ONE}")).starts_with("t.toml:2"));
     assert_eq!(
         problem(&format!("[herd]\nmax_line = 63\n{ONE}")),
         "t.toml:2: herd.max_line: 63 is too small (at least 64 bytes)"

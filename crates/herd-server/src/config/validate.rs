@@ -2,6 +2,7 @@
 //! the Google key, the topology, the secret) and resolved into a [`Config`].
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::env::Env;
 use super::sections::{ConfigFile, HerdConfig, StorageConfig};
@@ -209,6 +210,16 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
             "must be more than 0s (leave it out for no idle timeout)",
         ));
     }
+    if !(GRAFT_AFTER.0..=GRAFT_AFTER.1).contains(&herd.graft_after) {
+        return Err(ConfigError::new(
+            file,
+            "herd.graft_after",
+            format!(
+                "{} is out of range (1ms to 10s: a record announced and missing is asked for after it)",
+                humantime::format_duration(herd.graft_after)
+            ),
+        ));
+    }
     if herd.max_clock_ahead.is_zero() {
         return Err(ConfigError::new(
             file,
@@ -222,6 +233,10 @@ fn herd(herd: &HerdConfig, file: &str) -> Result<(), ConfigError> {
 /// The range of `herd.client_output_limit`: room for a few whole answers (a WHATSAT answer
 /// of 20 places is some 15 KiB), at most 1 GiB of memory per client.
 const CLIENT_OUTPUT_LIMIT: (u64, u64) = (64 * 1024, 1024 * 1024 * 1024);
+
+/// The range of `herd.graft_after`: longer than a link's delay, short enough that a broken
+/// tree is repaired before anyone notices.
+const GRAFT_AFTER: (Duration, Duration) = (Duration::from_millis(1), Duration::from_secs(10));
 
 /// The range of `herd.link_outbox_bytes`: room for a burst of records (one is at most a
 /// client line, 64 KiB by default), at most 4 GiB of memory per link.

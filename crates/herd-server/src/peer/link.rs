@@ -529,6 +529,14 @@ fn receive(node: &Node, link: &PeerLink, line: &[u8]) -> Option<Event> {
             Event::Resync(from)
         }
         Ok(PeerLine::Record(record)) => Event::Peer { from, record },
+        Ok(PeerLine::Announced { client, time, gone }) => Event::Announced {
+            from,
+            client,
+            time,
+            gone,
+        },
+        Ok(PeerLine::Graft(client)) => Event::Graft { from, client },
+        Ok(PeerLine::Prune) => Event::Prune { from },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
         Ok(PeerLine::CaughtUp(marks)) => {
             // A neighbour says this once per link-up; one that says it in a loop is not

@@ -297,7 +297,8 @@ async fn recover(
 ) -> Result<(Replica, Store, String), StartError> {
     let replica = Replica::new(name, neighbours, config.herd.catch_up)
         .with_herd(config.names())
-        .with_limits(config.herd.limits());
+        .with_limits(config.herd.limits())
+        .with_broadcast(config.herd.broadcast());
     let store_config = StoreConfig {
         fsync: config.storage.fsync,
         supersedes: stored_is_newer,
@@ -382,6 +383,27 @@ fn spawn_tasks(
     ));
     node.tasks
         .spawn(housekeeping(node.clone(), config.storage.forget_after));
+    node.tasks
+        .spawn(graft_ticks(node.clone(), config.herd.graft_after));
+}
+
+/// Ticks the replica's graft timer every `graft_after / GRAFT_TICKS` while neighbours'
+/// announcements wait: it asks for the records that did not come in time (see
+/// `herd_core::replica::tree`). A flooding server ticks too, since a neighbour that prunes it
+/// announces to it. The timer runs on tokio's clock, which a simulation pauses and advances.
+async fn graft_ticks(node: Arc<Node>, graft_after: Duration) {
+    let period = graft_after / herd_core::replica::GRAFT_TICKS as u32;
+    let mut tick = tokio::time::interval(period.max(Duration::from_micros(250)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = node.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if node.missing() > 0 {
+            node.apply(Event::Tick, &mut node.held_forwards()).await;
+        }
+    }
 }
 
 /// Forgets the clients whose newest client time is older than `forget_after`, if set.
