@@ -263,6 +263,14 @@ impl Sim {
                     self.send(s, to, Message::CaughtUp(marks))?;
                 }
                 Action::Forgot(n) => return Err(format!("forgot {n} clients unasked")),
+                // Only a tree (`broadcast = "tree"`, tests/sim_real.rs) prunes, and only a
+                // pruned link announces and grafts.
+                Action::Announce { .. } | Action::Prune { .. } | Action::Graft { .. } => {
+                    return Err(format!(
+                        "{} sent {action:?} in a flooding herd",
+                        self.servers[s].name
+                    ))
+                }
                 Action::DropLink { peer, bad_lines } => {
                     return Err(format!(
                         "{} dropped its link {peer} for {bad_lines} bad lines: servers of one \

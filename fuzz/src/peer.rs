@@ -11,7 +11,10 @@
 //! - the replay order (`stored_is_newer` on raw bytes) agrees with newer-wins on decoded
 //!   records, and no record is newer than itself;
 //! - `WM` and `CAUGHT` lines round-trip through `marks_line`, and their names hold no white
-//!   space or `=`.
+//!   space or `=`;
+//! - `IHAVE`, `GRAFT` and `PRUNE` lines (the tree's) hold one word per name, a time a client
+//!   could have written, and round-trip through `announce_line`, `graft_line` and
+//!   `prune_line`.
 
 use bytes::{Bytes, BytesMut};
 use herd_core::peer_wire::{self, PeerLine};
@@ -58,6 +61,31 @@ fn check_line(line: Bytes, previous: &mut Option<Record>) {
         Ok(PeerLine::CaughtUp(marks)) => {
             assert!(line.starts_with(b"CAUGHT"));
             marks_round_trip("CAUGHT", &marks, PeerLine::CaughtUp);
+        }
+        Ok(PeerLine::Announced { client, time, gone }) => {
+            assert!(line.starts_with(b"IHAVE "));
+            assert!(one_word(&client) && one_word(&time));
+            assert!(herd_core::protocol::number::is_client_time(&time));
+            // Formatted back from a record of that client and time, it parses the same.
+            let mut again = b"IHAVE ".to_vec();
+            again.extend_from_slice(&client);
+            again.push(b' ');
+            again.extend_from_slice(&time);
+            if gone {
+                again.extend_from_slice(b" GONE");
+            }
+            assert_eq!(
+                peer_wire::parse(Bytes::from(again)),
+                Ok(PeerLine::Announced { client, time, gone })
+            );
+        }
+        Ok(PeerLine::Graft(client)) => {
+            assert!(line.starts_with(b"GRAFT ") && one_word(&client));
+            word_round_trip(peer_wire::graft_line(&client), PeerLine::Graft(client));
+        }
+        Ok(PeerLine::Prune(origin)) => {
+            assert!(line.starts_with(b"PRUNE ") && one_word(&origin));
+            word_round_trip(peer_wire::prune_line(&origin), PeerLine::Prune(origin));
         }
         Ok(PeerLine::Ping) => assert_eq!(&line[..], b"PING"),
         Ok(PeerLine::Resync) => assert_eq!(&line[..], b"RESYNC"),
@@ -120,6 +148,17 @@ fn check_order(later: &Record, kept: &Record) {
         "replay and newer-wins disagree on {later:?} against {kept:?}"
     );
     assert!(!(later.is_newer_than(kept) && kept.is_newer_than(later)));
+}
+
+/// True for one field: not empty, no white space.
+fn one_word(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && !bytes.iter().any(|&b| is_field_space(b))
+}
+
+/// A line formatted from what was parsed (with its `\n`) parses back to the same.
+fn word_round_trip(mut line: Vec<u8>, parsed: PeerLine) {
+    assert_eq!(line.pop(), Some(b'\n'));
+    assert_eq!(peer_wire::parse(Bytes::from(line)), Ok(parsed));
 }
 
 /// A marks line formatted from parsed marks parses back to the same marks.

@@ -32,7 +32,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
-use herd_core::peer_wire::{announce_line, graft_line, parse, PeerLine, PRUNE_LINE};
+use herd_core::peer_wire::{announce_line, graft_line, parse, prune_line, PeerLine};
 use herd_core::record::Record;
 use herd_core::replica::{
     Action, Broadcast, ClientReport, Event, Replica, ReportError, GRAFT_TICKS,
@@ -248,8 +248,8 @@ enum Line {
     Record(Record),
     /// `IHAVE client time [GONE]\n` (`Action::Announce`).
     Ihave(Vec<u8>),
-    /// `PRUNE\n`.
-    Prune,
+    /// `PRUNE origin\n`.
+    Prune(Vec<u8>),
     /// `GRAFT client\n`.
     Graft(Vec<u8>),
 }
@@ -259,8 +259,7 @@ impl Line {
     fn bytes(&self) -> usize {
         match self {
             Line::Record(r) => r.wire().len() + 1,
-            Line::Ihave(line) | Line::Graft(line) => line.len(),
-            Line::Prune => PRUNE_LINE.len(),
+            Line::Ihave(line) | Line::Graft(line) | Line::Prune(line) => line.len(),
         }
     }
 
@@ -274,7 +273,10 @@ impl Line {
         };
         match self {
             Line::Record(record) => Event::Peer { from, record },
-            Line::Prune => Event::Prune { from },
+            Line::Prune(line) => match parsed(line) {
+                PeerLine::Prune(origin) => Event::Prune { from, origin },
+                _ => unreachable!("a PRUNE line"),
+            },
             Line::Ihave(line) => match parsed(line) {
                 PeerLine::Announced { client, time, gone } => Event::Announced {
                     from,
@@ -373,11 +375,12 @@ struct Outcome {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
-    /// At the end, links up that are eager both ways, and those eager one way only.
-    eager_links: usize,
+    /// At the end, links up that are eager both ways for an origin (the mean over origins),
+    /// and (link, origin) pairs eager one way only.
+    eager_links: f64,
     one_way_links: usize,
-    /// Whether the links eager both ways connect every server at the end.
-    eager_connected: bool,
+    /// For how many origins the links eager both ways connect every server at the end.
+    eager_connected: usize,
     /// Announced versions still waited for at the end, over all servers.
     still_missing: usize,
     /// The most `PRUNE`s sent over one link (both ways), and over how many links any was.
@@ -520,13 +523,16 @@ impl<'h> Sim<'h> {
         self.busy_until[d.to] = done;
         let record_of = match &d.line {
             Line::Record(r) => Some(update_of(r.client_bytes())),
-            Line::Prune => {
+            Line::Prune(_) => {
                 self.prunes_heard[d.to][d.from] += 1;
                 None
             }
             _ => None,
         };
-        let was_eager = self.replicas[d.to].is_eager(d.from_peer);
+        let was_eager = match &d.line {
+            Line::Record(r) => self.replicas[d.to].is_eager(r.origin(), d.from_peer),
+            _ => true,
+        };
         let is_graft = matches!(d.line, Line::Graft(_));
         let event = d.line.event(d.from_peer);
         let won = self.replicas[d.to].handle(event, nanos(start), &mut self.actions);
@@ -620,7 +626,7 @@ impl<'h> Sim<'h> {
                     announce_line(&record, &mut line);
                     (to, Line::Ihave(line))
                 }
-                Action::Prune { to } => (to, Line::Prune),
+                Action::Prune { to, origin } => (to, Line::Prune(prune_line(&origin))),
                 Action::Graft { to, client } => (to, Line::Graft(graft_line(&client))),
                 Action::Persist(_) => continue,
                 Action::SendWatermarks { .. } => {
@@ -645,7 +651,7 @@ impl<'h> Sim<'h> {
                     }
                 }
                 Line::Ihave(_) => self.counts.ihave += 1,
-                Line::Prune => {
+                Line::Prune(_) => {
                     self.counts.prunes[half] += 1;
                     self.prunes_sent[from][dest] += 1;
                 }
@@ -675,27 +681,32 @@ impl<'h> Sim<'h> {
         let mut times: Vec<u64> = self.done_at.iter().flatten().copied().collect();
         times.sort_unstable();
         let ms = |us: Option<&u64>| us.map_or(f64::NAN, |&us| us as f64 / 1000.0);
-        let eager = |a: usize, i: usize| self.replicas[a].is_eager(i);
-        let (mut eager_links, mut one_way_links) = (0, 0);
-        for (a, peers) in adj.iter().enumerate() {
-            for (i, &b) in peers.iter().enumerate() {
-                if a < b && self.up[a][b] {
-                    match (eager(a, i), eager(b, self.herd.back[a][i])) {
-                        (true, true) => eager_links += 1,
-                        (false, false) => {}
-                        _ => one_way_links += 1,
+        // Each origin has its own tree: count over (link, origin) pairs.
+        let (mut eager_pairs, mut one_way_links, mut eager_connected) = (0, 0, 0);
+        for origin in &self.herd.names {
+            let eager = |a: usize, i: usize| self.replicas[a].is_eager(origin.as_bytes(), i);
+            for (a, peers) in adj.iter().enumerate() {
+                for (i, &b) in peers.iter().enumerate() {
+                    if a < b && self.up[a][b] {
+                        match (eager(a, i), eager(b, self.herd.back[a][i])) {
+                            (true, true) => eager_pairs += 1,
+                            (false, false) => {}
+                            _ => one_way_links += 1,
+                        }
                     }
                 }
             }
+            let connects = connected(adj, |a, b| {
+                let i = adj[a].iter().position(|&v| v == b).unwrap();
+                self.up[a][b] && eager(a, i) && eager(b, self.herd.back[a][i])
+            });
+            eager_connected += usize::from(connects);
         }
+        let eager_links = eager_pairs as f64 / n as f64;
         let prunes_per_link: Vec<u32> = (0..n)
             .flat_map(|a| adj[a].iter().filter(move |&&b| a < b).map(move |&b| (a, b)))
             .map(|(a, b)| self.prunes_sent[a][b] + self.prunes_sent[b][a])
             .collect();
-        let eager_connected = connected(adj, |a, b| {
-            let i = adj[a].iter().position(|&v| v == b).unwrap();
-            self.up[a][b] && eager(a, i) && eager(b, self.herd.back[a][i])
-        });
         Outcome {
             servers: n,
             links: adj.iter().map(Vec::len).sum::<usize>() / 2,
@@ -814,16 +825,17 @@ fn print_tree_health(outcomes: &[(&str, &Outcome)]) {
     println!(
         "| scenario | servers | PRUNE 1st / 2nd half | GRAFT 1st / 2nd half | links pruned, most \
          PRUNEs on one | graft answers: all / held already / pruned back | copies not won: all \
-         / from a lazy link / from a one-way eager link | links at end: eager / one-way / eager \
-         ones connect all | still waited for | WM asked / other actions / ticks cut short |"
+         / from a lazy link / from a one-way eager link | at end, per origin's tree: eager links \
+         (mean) / one-way (all) / trees that connect all | still waited for | WM asked / other \
+         actions / ticks cut short |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (scenario, o) in outcomes {
         let c = &o.counts;
         let yes_no = |b: bool| if b { "yes" } else { "no" };
         println!(
-            "| {scenario} | {} | {} / {} | {} / {} | {}, {} | {} / {} / {} | {} / {} / {} | {} / \
-             {} / {} | {} | {} / {} / {} |",
+            "| {scenario} | {} | {} / {} | {} / {} | {}, {} | {} / {} / {} | {} / {} / {} | {:.1} \
+             / {} / {} of {} | {} | {} / {} / {} |",
             o.servers,
             c.prunes[0],
             c.prunes[1],
@@ -839,7 +851,8 @@ fn print_tree_health(outcomes: &[(&str, &Outcome)]) {
             c.redundant_one_way,
             o.eager_links,
             o.one_way_links,
-            yes_no(o.eager_connected),
+            o.eager_connected,
+            o.servers,
             o.still_missing,
             c.watermarks,
             c.other_actions,

@@ -10,7 +10,7 @@
 //! IHAVE client time [GONE]                     I hold this version of client's record
 //!                                              (the link is lazy: see `replica::tree`)
 //! GRAFT client                                 send me client's record, and records whole
-//! PRUNE                                        send me announcements only
+//! PRUNE origin                                 send me announcements only of origin's records
 //! ```
 
 use bytes::Bytes;
@@ -45,15 +45,17 @@ pub enum PeerLine {
     },
     /// The neighbour asks for a client's record, and for records whole.
     Graft(Bytes),
-    /// The neighbour asks for announcements only.
-    Prune,
+    /// The neighbour asks for announcements only of an origin's records.
+    Prune(Bytes),
 }
 
 /// The `RESYNC` line, with its terminator.
 pub const RESYNC_LINE: &[u8] = b"RESYNC\n";
 
-/// The `PRUNE` line, with its terminator.
-pub const PRUNE_LINE: &[u8] = b"PRUNE\n";
+/// The `PRUNE` line for `origin`'s records, with its `\n`.
+pub fn prune_line(origin: &[u8]) -> Vec<u8> {
+    word_line(b"PRUNE ", origin)
+}
 
 /// Why a neighbour's line was not understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -73,15 +75,18 @@ pub fn parse(line: Bytes) -> Result<PeerLine, BadLine> {
         _ if &line[..] == b"RESYNC" => Ok(PeerLine::Resync),
         _ if line.starts_with(b"WM") => parse_marks(&line[2..]).map(PeerLine::Watermarks),
         _ if line.starts_with(b"CAUGHT") => parse_marks(&line[6..]).map(PeerLine::CaughtUp),
-        _ if &line[..] == b"PRUNE" => Ok(PeerLine::Prune),
         _ if line.starts_with(b"IHAVE ") => parse_announced(&line),
-        _ if line.starts_with(b"GRAFT ") => {
-            let mut fields: [&[u8]; 3] = [&[]; 3];
-            match split_fields(&line, &mut fields) {
-                2 => Ok(PeerLine::Graft(line.slice_ref(fields[1]))),
-                _ => Err(BadLine),
-            }
-        }
+        _ if line.starts_with(b"GRAFT ") => one_word(&line).map(PeerLine::Graft),
+        _ if line.starts_with(b"PRUNE ") => one_word(&line).map(PeerLine::Prune),
+        _ => Err(BadLine),
+    }
+}
+
+/// The one word after the first (`GRAFT client`, `PRUNE origin`).
+fn one_word(line: &Bytes) -> Result<Bytes, BadLine> {
+    let mut fields: [&[u8]; 3] = [&[]; 3];
+    match split_fields(line, &mut fields) {
+        2 => Ok(line.slice_ref(fields[1])),
         _ => Err(BadLine),
     }
 }
@@ -118,9 +123,14 @@ pub fn announce_line(record: &Record, out: &mut Vec<u8>) {
 
 /// The `GRAFT` line asking for `client`'s record, with its `\n`.
 pub fn graft_line(client: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(client.len() + 7);
-    out.extend_from_slice(b"GRAFT ");
-    out.extend_from_slice(client);
+    word_line(b"GRAFT ", client)
+}
+
+/// `word` (with its space), `name` and `\n`.
+fn word_line(word: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(word.len() + name.len() + 1);
+    out.extend_from_slice(word);
+    out.extend_from_slice(name);
     out.push(b'\n');
     out
 }
@@ -210,9 +220,11 @@ mod tests {
             parse(Bytes::copy_from_slice(&graft[..graft.len() - 1])),
             Ok(PeerLine::Graft(Bytes::from_static(b"c1")))
         );
+        let prune = prune_line(b"Bona");
+        assert_eq!(prune, b"PRUNE Bona\n");
         assert_eq!(
-            parse(Bytes::copy_from_slice(&PRUNE_LINE[..PRUNE_LINE.len() - 1])),
-            Ok(PeerLine::Prune)
+            parse(Bytes::copy_from_slice(&prune[..prune.len() - 1])),
+            Ok(PeerLine::Prune(Bytes::from_static(b"Bona")))
         );
         for bad in [
             "IHAVE",
@@ -222,7 +234,8 @@ mod tests {
             "IHAVE c1 7 GONE x",
             "GRAFT",
             "GRAFT a b",
-            "PRUNE now",
+            "PRUNE",
+            "PRUNE a b",
             "WMX",
             "WM A",
             "WM A=x",

@@ -207,16 +207,16 @@ impl Collector for HerdCollector {
         labelled(
             e,
             "herd_flood_announced",
-            "Records announced to the neighbour (IHAVE) instead of sent whole: the link is lazy (broadcast = \"tree\").",
+            "Records announced to the neighbour (IHAVE) instead of sent whole: their origin's tree does not use the link (broadcast = \"tree\").",
             Counter,
             &per_link(&|_, s| n(s.announced.load(Relaxed))),
         )?;
         labelled(
             e,
-            "herd_link_eager",
-            "1 while records go to the neighbour whole, 0 while they are only announced (a pruned link of the tree).",
+            "herd_link_lazy_origins",
+            "Origins whose records go to the neighbour as announcements only (their tree does not use the link; broadcast = \"tree\").",
             Gauge,
-            &per_link(&|_, s| if s.eager.load(Relaxed) { 1.0 } else { 0.0 }),
+            &per_link(&|l, _| node.lazy_origins(l.id) as f64),
         )?;
         labelled(e, "herd_flood_lag_seconds", "How far behind the neighbour is: the gap its last watermarks showed, or while the link is down at least how long it has been down.", Gauge, &per_link(&|_, s| s.lag_seconds()))?;
         labelled(

@@ -246,6 +246,12 @@ impl Node {
         self.replica().missing()
     }
 
+    /// How many origins' records go to neighbour `peer` as announcements only (the tree
+    /// pruned the link for them; see `herd_core::replica::tree`).
+    pub fn lazy_origins(&self, peer: PeerId) -> usize {
+        self.replica().lazy_origins(peer)
+    }
+
     /// This server's watermarks now.
     pub fn watermarks(&self) -> Watermarks {
         self.replica().watermarks()
@@ -433,8 +439,8 @@ impl Node {
     /// waits are for the store's place, before anything changes, and for a catch-up scan,
     /// after. Returns whether the table changed.
     pub async fn apply(&self, event: Event, held: &mut HeldForwards) -> bool {
-        if let Event::Peer { from, record } = event {
-            return self.apply_records(from, vec![record], held).await;
+        if let Event::Peer { from, .. } | Event::Announced { from, .. } = event {
+            return self.apply_records(from, vec![event], held).await;
         }
         self.watch(&event);
         let mut actions = Vec::new();
@@ -445,18 +451,19 @@ impl Node {
         changed
     }
 
-    /// Feeds the records of one read from neighbour `from` to the replica, in order, as
-    /// [`Node::apply`] would one by one, but with one place in the store's queue, one hold of
-    /// the replica's lock and one clock reading for all of them. Stops at a record that gets
-    /// the link dropped (the rest are not taken, as if they had not arrived). Cancel-safe as
-    /// `apply`. Returns whether the table changed.
+    /// Feeds the records and announcements (`Event::Peer`, `Event::Announced`) of one read
+    /// from neighbour `from` to the replica, in order, as [`Node::apply`] would one by one,
+    /// but with one place in the store's queue, one hold of the replica's lock and one clock
+    /// reading for all of them. Stops at a line that gets the link dropped (the rest are not
+    /// taken, as if they had not arrived). Cancel-safe as `apply`. Returns whether the table
+    /// changed.
     pub async fn apply_records(
         &self,
         from: PeerId,
-        records: Vec<Record>,
+        events: Vec<Event>,
         held: &mut HeldForwards,
     ) -> bool {
-        if records.is_empty() {
+        if events.is_empty() {
             return false;
         }
         let permit = self.reserve().await;
@@ -466,10 +473,10 @@ impl Node {
         let (mut taken, mut changed) = (0, false);
         {
             let mut replica = self.replica();
-            for record in records {
-                taken += 1;
+            for event in events {
+                taken += u64::from(matches!(event, Event::Peer { .. }));
                 let first = actions.len();
-                changed |= replica.handle(Event::Peer { from, record }, now, &mut actions);
+                changed |= replica.handle(event, now, &mut actions);
                 let mut dropped = false;
                 for action in &actions[first..] {
                     match action {
@@ -550,11 +557,7 @@ impl Node {
     fn watch(&self, event: &Event) {
         let stats = &self.stats;
         match event {
-            Event::Prune { from } => self.mirror_eager(*from, false),
-            Event::Graft { from, .. } => self.mirror_eager(*from, true),
             Event::LinkUp(peer) | Event::LinkDown(peer) => {
-                // A link comes back eager (see `herd_core::replica::tree`).
-                self.mirror_eager(*peer, true);
                 let up = matches!(event, Event::LinkUp(_));
                 if let Some(link) = stats.links.get(*peer) {
                     if link.set_up(up) {
@@ -569,13 +572,6 @@ impl Node {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Mirrors whether the replica sends neighbour `peer` records whole, for readers.
-    fn mirror_eager(&self, peer: PeerId, eager: bool) {
-        if let Some(link) = self.stats.links.get(peer) {
-            link.eager.store(eager, Ordering::Relaxed);
         }
     }
 
@@ -607,12 +603,10 @@ impl Node {
                     }
                 }
                 Action::Announce { to, record } => held.announce(to, &record),
-                Action::Prune { to } => {
-                    self.mirror_eager(to, false);
-                    self.links[to].send_line(wire::PRUNE_LINE);
+                Action::Prune { to, origin } => {
+                    self.links[to].send_line(&wire::prune_line(&origin));
                 }
                 Action::Graft { to, client } => {
-                    self.mirror_eager(to, true);
                     self.links[to].send_line(&wire::graft_line(&client));
                 }
                 Action::SendWatermarks { to, marks } => {

@@ -9,7 +9,7 @@
 //! [`Change`] feed, which exists only once one asked for it: a server nobody watches pays
 //! nothing for it.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -238,11 +238,8 @@ pub struct LinkStats {
     pub sent: AtomicU64,
     /// Records received from it (whether they won or not).
     pub received: AtomicU64,
-    /// Records announced to it (`IHAVE`, while the link is lazy).
+    /// Records announced to it (`IHAVE`, for origins whose tree does not use the link).
     pub announced: AtomicU64,
-    /// Whether records go to it whole (the replica's view, mirrored for readers; see
-    /// `herd_core::replica::tree`).
-    pub eager: AtomicBool,
     /// Since when the link is up or down, and what the neighbour last confirmed.
     state: Mutex<LinkState>,
 }
@@ -269,7 +266,6 @@ impl LinkStats {
             sent: AtomicU64::default(),
             received: AtomicU64::default(),
             announced: AtomicU64::default(),
-            eager: AtomicBool::new(true),
             state: Mutex::new(LinkState {
                 up: false,
                 since: SystemTime::now(),

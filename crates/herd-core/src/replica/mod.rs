@@ -108,10 +108,13 @@ pub enum Event {
         /// The client.
         client: Bytes,
     },
-    /// Neighbour `from` asks for announcements only from now on: its `PRUNE` (see [`tree`]).
+    /// Neighbour `from` asks for announcements only of `origin`'s records from now on: its
+    /// `PRUNE` (see [`tree`]).
     Prune {
         /// The neighbour.
         from: PeerId,
+        /// The origin.
+        origin: Bytes,
     },
     /// A tick of the graft timer (every `graft_after / GRAFT_TICKS`): ask for announced
     /// versions that did not come in [`GRAFT_TICKS`] ticks (see [`tree`]).
@@ -145,10 +148,13 @@ pub enum Action {
         /// The record.
         record: Record,
     },
-    /// Tell neighbour `to` to send announcements only (`PRUNE`: it sent a copy already held).
+    /// Tell neighbour `to` to send announcements only of `origin`'s records (`PRUNE`: it sent
+    /// a copy already held).
     Prune {
         /// The neighbour.
         to: PeerId,
+        /// The origin.
+        origin: Bytes,
     },
     /// Ask neighbour `to` for `client`'s record, and for records whole from now on (`GRAFT`:
     /// it announced a version that did not come in time).
@@ -288,10 +294,16 @@ impl Replica {
         self
     }
 
-    /// Whether records go whole to neighbour `peer` (always, when flooding, unless the
-    /// neighbour pruned this server).
-    pub fn is_eager(&self, peer: PeerId) -> bool {
-        self.tree.is_eager(peer)
+    /// Whether records of `origin` go whole to neighbour `peer` (always, when flooding,
+    /// unless the neighbour pruned this server).
+    pub fn is_eager(&self, origin: &[u8], peer: PeerId) -> bool {
+        self.tree.is_eager(origin, peer)
+    }
+
+    /// How many origins' records go to neighbour `peer` as announcements only (0 when
+    /// flooding, unless the neighbour pruned this server).
+    pub fn lazy_origins(&self, peer: PeerId) -> usize {
+        self.tree.lazy_origins(peer)
     }
 
     /// How many announced versions this server waits for.
@@ -507,8 +519,8 @@ impl Replica {
                 self.grafted(from, &client, actions);
                 false
             }
-            Event::Prune { from } => {
-                self.pruned(from);
+            Event::Prune { from, origin } => {
+                self.pruned(from, &origin);
                 false
             }
             Event::Tick => {
@@ -621,6 +633,9 @@ impl Replica {
                 }
                 return false;
             }
+        }
+        if let Some(peer) = from {
+            self.took_from(peer, &record);
         }
         self.spread(&record, from, actions);
         actions.push(Action::Persist(record));

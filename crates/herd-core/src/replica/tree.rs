@@ -1,24 +1,33 @@
-//! Eager push on a spanning tree, lazy repair on the other links: the remedy for flooding's
+//! Eager push on spanning trees, lazy repair on the other links: the remedy for flooding's
 //! redundant copies (in the spirit of Plumtree, Leitão, Pereira and Rodrigues, 2007), chosen
 //! with `[herd] broadcast = "tree"`.
 //!
 //! Flooding sends every record that wins over every link but the one it came by, so a herd
-//! with E links sends 2E - (N - 1) copies of each update where N - 1 would do. Here each
-//! neighbour is *eager* or *lazy*. A record that wins goes whole to the eager neighbours and
-//! only as an announcement (`IHAVE`, the client and the record's client time) to the lazy ones:
+//! with E links sends 2E - (N - 1) copies of each update where N - 1 would do. Here, for each
+//! origin server, each neighbour is *eager* or *lazy*. A record that wins goes whole to the
+//! neighbours eager for its origin and only as an announcement (`IHAVE origin client time`)
+//! to the others:
 //!
 //! - A neighbour that sends a copy of a record this server already holds (the same origin's
-//!   same number) is a redundant path: it becomes lazy and is told so (`PRUNE`), and turns
-//!   this server lazy in turn. What remains eager is a spanning tree, the paths that delivered
-//!   first.
+//!   same number) is a redundant path for that origin: it becomes lazy for it and is told so
+//!   (`PRUNE origin`), which makes this server lazy for it in turn. What stays eager for an
+//!   origin is a spanning tree rooted at it: the paths its records came by first. There is one
+//!   tree per origin, as records of different origins cross: with one tree for all, two
+//!   servers that each see a different origin's copy come second prune two links of the same
+//!   cycle, and at 20,000 updates/s from many origins the shared tree never settles (the
+//!   simulation `examples/flood_scale.rs` showed as many prunes and grafts in the second half
+//!   of a run as in the first).
 //! - An announcement of a version this server does not hold starts a timer. If the record has
 //!   not come by then (a tree link broke, a server on it stopped), the server asks the
-//!   announcer for it (`GRAFT client`), which makes that link eager both ways: the tree is
-//!   repaired by the paths that still work. Another announcer is asked at the next expiry if
-//!   the first did not answer. The timer counts [`Event::Tick`](super::Event::Tick)s, which
-//!   the async layer sends every `graft_after / GRAFT_TICKS` on its own (monotonic, or
-//!   simulated) clock: an announced version is asked for after [`GRAFT_TICKS`] ticks.
-//! - A link that comes up starts eager, as it does after a prune is forgotten by a restart.
+//!   announcer for it (`GRAFT client`), which makes that link eager for the record's origin
+//!   both ways: the tree is repaired by the paths that still work. Another announcer is asked
+//!   at the next expiry if the first did not answer. The timer counts
+//!   [`Event::Tick`](super::Event::Tick)s, which the async layer sends every
+//!   `graft_after / GRAFT_TICKS` on its own (monotonic, or simulated) clock.
+//! - A copy that still comes whole from a neighbour already lazy for its origin (a `PRUNE`
+//!   crossed a `GRAFT` on the link, so the neighbour took the graft last) is pruned again, at
+//!   most once per tick and link.
+//! - A link that comes up (or goes down) is eager for every origin again, as after a restart.
 //!
 //! Nothing else changes: records, newer-wins, watermarks and catch-up are the flood's, so a
 //! link that comes up still trades all it missed, whatever was eager. A server that floods
@@ -41,13 +50,18 @@ use crate::record::Record;
 pub const MAX_MISSING: usize = 65_536;
 
 /// How many ticks an announced version may be missing before it is asked for: the async
-/// layer ticks every `graft_after / GRAFT_TICKS`, so it waits between (GRAFT_TICKS - 1) / GRAFT_TICKS
-/// and one whole `graft_after`.
+/// layer ticks every `graft_after / GRAFT_TICKS`, so it waits between
+/// (GRAFT_TICKS - 1) / GRAFT_TICKS and one whole `graft_after`.
 pub const GRAFT_TICKS: u64 = 4;
 
 /// How many times one announced version is asked for (of its announcers in turn) before it
 /// is left to catch-up.
 pub const MAX_GRAFTS: usize = 4;
+
+/// How long an announced version may be missing before it is asked for, by default: many
+/// times a link's delay on a LAN, a little under the 100 ms a client's answer may take to
+/// reach the whole herd on a WAN.
+pub const DEFAULT_GRAFT_AFTER: Duration = Duration::from_millis(50);
 
 /// How a record that won is sent on to the neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,9 +69,9 @@ pub enum Broadcast {
     /// Whole, to every neighbour but the one it came from (the classic flood).
     #[default]
     Flood,
-    /// Whole to the eager neighbours, announced to the lazy ones; a copy that comes again
-    /// prunes its link, an announced version not held after [`GRAFT_TICKS`] ticks grafts it
-    /// back.
+    /// Whole to the neighbours eager for its origin, announced to the others; a copy that
+    /// comes again prunes its link for that origin, an announced version not held after
+    /// [`GRAFT_TICKS`] ticks grafts it back.
     Tree,
 }
 
@@ -76,13 +90,34 @@ struct Missing {
     deadline: u64,
 }
 
-/// The tree's state in one replica.
+/// One origin's tree, seen from one server.
+#[derive(Debug, Clone)]
+struct OriginTree {
+    /// For each neighbour, whether this origin's records go to it whole.
+    eager: Vec<bool>,
+    /// For each neighbour, the tick at which this server last told it `PRUNE` for this
+    /// origin (plus one: 0 is never).
+    pruned_at: Vec<u64>,
+}
+
+impl OriginTree {
+    fn new(neighbours: usize) -> OriginTree {
+        OriginTree {
+            eager: vec![true; neighbours],
+            pruned_at: vec![0; neighbours],
+        }
+    }
+}
+
+/// The trees' state in one replica.
 #[derive(Debug, Default)]
 pub(super) struct Tree {
     /// Flood or tree.
     broadcast: Broadcast,
-    /// For each neighbour, whether records go to it whole.
-    eager: Vec<bool>,
+    /// How many neighbours.
+    neighbours: usize,
+    /// Origin → its tree here; an origin not in it is eager on every link.
+    origins: HashMap<Bytes, OriginTree>,
     /// Client ID → the announced version not held yet.
     missing: HashMap<Bytes, Missing>,
     /// For each neighbour, whether it was asked for a catch-up round because `missing` was
@@ -93,40 +128,71 @@ pub(super) struct Tree {
 }
 
 impl Tree {
-    /// A tree for `neighbours` neighbours, all eager.
+    /// The trees for `neighbours` neighbours, all eager.
     pub(super) fn new(broadcast: Broadcast, neighbours: usize) -> Tree {
         Tree {
             broadcast,
-            eager: vec![true; neighbours],
+            neighbours,
+            origins: HashMap::new(),
             missing: HashMap::new(),
             asked: vec![false; neighbours],
             ticks: 0,
         }
     }
 
-    /// Whether records go whole to neighbour `peer`.
-    pub(super) fn is_eager(&self, peer: PeerId) -> bool {
-        self.eager.get(peer).copied().unwrap_or(true)
+    /// Whether records of `origin` go whole to neighbour `peer`.
+    pub(super) fn is_eager(&self, origin: &[u8], peer: PeerId) -> bool {
+        self.origins
+            .get(origin)
+            .and_then(|t| t.eager.get(peer).copied())
+            .unwrap_or(true)
     }
 
-    fn set_eager(&mut self, peer: PeerId, eager: bool) {
-        if let Some(e) = self.eager.get_mut(peer) {
-            *e = eager;
+    /// How many origins' records go to neighbour `peer` as announcements only.
+    pub(super) fn lazy_origins(&self, peer: PeerId) -> usize {
+        self.origins
+            .values()
+            .filter(|t| t.eager.get(peer) == Some(&false))
+            .count()
+    }
+
+    /// The tree of `origin` (made, all eager, on first use).
+    fn origin(&mut self, origin: &[u8]) -> &mut OriginTree {
+        if !self.origins.contains_key(origin) {
+            let tree = OriginTree::new(self.neighbours);
+            self.origins.insert(Bytes::copy_from_slice(origin), tree);
+        }
+        self.origins.get_mut(origin).expect("inserted above")
+    }
+
+    fn set_eager(&mut self, origin: &[u8], peer: PeerId, eager: bool) {
+        if peer < self.neighbours && self.is_eager(origin, peer) != eager {
+            self.origin(origin).eager[peer] = eager;
+        }
+    }
+
+    /// Link `peer` came up or went down: it is eager for every origin again.
+    fn reset_link(&mut self, peer: PeerId) {
+        for tree in self.origins.values_mut() {
+            if let Some(e) = tree.eager.get_mut(peer) {
+                *e = true;
+            }
         }
     }
 
     /// A link came up: it starts eager.
     pub(super) fn link_up(&mut self, peer: PeerId) {
-        self.set_eager(peer, true);
+        self.reset_link(peer);
         if let Some(a) = self.asked.get_mut(peer) {
             *a = false;
         }
     }
 
     /// A link went down: its announcements cannot be asked for any more (its catch-up, when
-    /// it comes back, sends what is still missing).
+    /// it comes back, sends what is still missing). Records for it go whole to its outbox,
+    /// as when flooding, so that a neighbour back soon finds them there.
     pub(super) fn link_down(&mut self, peer: PeerId) {
-        self.set_eager(peer, true);
+        self.reset_link(peer);
         self.missing.retain(|_, m| {
             m.announcers.retain(|&p| p != peer);
             !m.announcers.is_empty()
@@ -160,8 +226,8 @@ impl Tree {
 }
 
 impl Replica {
-    /// Sends `record`, which just won, on: whole to the eager neighbours, announced to the
-    /// lazy ones, never back to `from`.
+    /// Sends `record`, which just won, on: whole to the neighbours eager for its origin,
+    /// announced to the others, never back to `from`.
     pub(super) fn spread(
         &mut self,
         record: &Record,
@@ -169,8 +235,10 @@ impl Replica {
         actions: &mut Vec<Action>,
     ) {
         self.tree.arrived(record);
+        let tree = self.tree.origins.get(record.origin());
         for to in (0..self.neighbours).filter(|&p| Some(p) != from) {
-            actions.push(if self.tree.is_eager(to) {
+            let eager = tree.is_none_or(|t| t.eager.get(to) != Some(&false));
+            actions.push(if eager {
                 Action::Forward {
                     to,
                     record: record.clone(),
@@ -185,15 +253,26 @@ impl Replica {
     }
 
     /// `record` from `from` did not win. When the table holds that very record and the tree
-    /// is on, `from` is a redundant path: it becomes lazy and is told so.
+    /// is on, `from` is a redundant path for its origin: it becomes lazy and is told so (told
+    /// again, at most once a tick, if it already was).
     pub(super) fn stale_from(&mut self, from: PeerId, record: &Record, actions: &mut Vec<Action>) {
-        if self.tree.broadcast == Broadcast::Tree
-            && self.tree.is_eager(from)
-            && self.table.holds_copy(record)
+        if self.tree.broadcast != Broadcast::Tree
+            || from >= self.neighbours
+            || !self.table.holds_copy(record)
         {
-            self.tree.set_eager(from, false);
-            actions.push(Action::Prune { to: from });
+            return;
         }
+        let now = self.tree.ticks + 1;
+        let tree = self.tree.origin(record.origin());
+        if !tree.eager[from] && tree.pruned_at[from] == now {
+            return;
+        }
+        tree.eager[from] = false;
+        tree.pruned_at[from] = now;
+        actions.push(Action::Prune {
+            to: from,
+            origin: Bytes::copy_from_slice(record.origin()),
+        });
     }
 
     /// Neighbour `from` holds the version of `client`'s record at client time `time` (a
@@ -216,7 +295,6 @@ impl Replica {
         {
             return;
         }
-        let deadline = self.tree.ticks + GRAFT_TICKS;
         if let Some(m) = self.tree.missing.get_mut(&client) {
             if crate::record::is_newer_version((&time, gone), (&m.time, m.gone)) {
                 (m.time, m.gone) = (time, gone);
@@ -236,6 +314,7 @@ impl Replica {
             }
             return;
         }
+        let deadline = self.tree.ticks + GRAFT_TICKS;
         self.tree.missing.insert(
             client,
             Missing {
@@ -249,25 +328,32 @@ impl Replica {
     }
 
     /// Neighbour `from` asks for `client`'s record (it was announced and did not come): the
-    /// link becomes eager, and the record goes whole.
+    /// link becomes eager for the record's origin, and the record goes whole.
     pub(super) fn grafted(&mut self, from: PeerId, client: &[u8], actions: &mut Vec<Action>) {
         if from >= self.neighbours {
             return;
         }
-        self.tree.set_eager(from, true);
         if let Some(record) = self.table.get_stored(client) {
+            self.tree.set_eager(record.origin(), from, true);
             actions.push(Action::Forward { to: from, record });
         }
     }
 
-    /// Neighbour `from` found this server a redundant path: records go to it as
-    /// announcements from now on.
-    pub(super) fn pruned(&mut self, from: PeerId) {
-        self.tree.set_eager(from, false);
+    /// Neighbour `from` found this server a redundant path for `origin`'s records: they go
+    /// to it as announcements from now on.
+    pub(super) fn pruned(&mut self, from: PeerId, origin: &[u8]) {
+        if self
+            .herd
+            .contains(std::str::from_utf8(origin).unwrap_or(""))
+        {
+            self.tree.set_eager(origin, from, false);
+        }
     }
 
-    /// Asks for every announced version whose time is up (a graft to the next announcer,
-    /// which turns that link eager), and forgets those that came meanwhile.
+    /// Asks for every announced version whose time is up (a graft to the next announcer),
+    /// and forgets those that came meanwhile. The link grafted turns eager for the record's
+    /// origin when the record comes (`offer` of a graft's answer), and at the announcer when
+    /// it takes the graft.
     pub(super) fn tick(&mut self, actions: &mut Vec<Action>) {
         self.tree.ticks += 1;
         if self.tree.missing.is_empty() {
@@ -276,7 +362,7 @@ impl Replica {
         let table = &self.table;
         let tree = &mut self.tree;
         let now = tree.ticks;
-        let eager = &mut tree.eager;
+        let mut grafts = Vec::new();
         tree.missing.retain(|client, m| {
             if table.holds(client, &m.time, m.gone) {
                 return false;
@@ -292,22 +378,26 @@ impl Replica {
             let to = m.announcers[m.grafts % m.announcers.len()];
             m.grafts += 1;
             m.deadline = now + GRAFT_TICKS;
-            if let Some(e) = eager.get_mut(to) {
-                *e = true;
-            }
-            actions.push(Action::Graft {
-                to,
-                client: client.clone(),
-            });
+            grafts.push((to, client.clone()));
             true
         });
+        // In a fixed order, whatever the map's: a simulation replays the same.
+        grafts.sort_unstable();
+        actions.extend(
+            grafts
+                .into_iter()
+                .map(|(to, client)| Action::Graft { to, client }),
+        );
+    }
+
+    /// A record that won from `from`: when it answers a graft (or comes whole from a lazy
+    /// link for any reason), that link is eager again for its origin.
+    pub(super) fn took_from(&mut self, from: PeerId, record: &Record) {
+        if !self.tree.is_eager(record.origin(), from) {
+            self.tree.set_eager(record.origin(), from, true);
+        }
     }
 }
-
-/// How long an announced version may be missing before it is asked for, by default: many
-/// times a link's delay on a LAN, a little under the 100 ms a client's answer may take to
-/// reach the whole herd on a WAN.
-pub const DEFAULT_GRAFT_AFTER: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {
@@ -331,6 +421,34 @@ mod tests {
 
     fn peer(from: PeerId, record: Record) -> Event {
         Event::Peer { from, record }
+    }
+
+    fn prune(from: PeerId, origin: &'static str) -> Event {
+        Event::Prune {
+            from,
+            origin: Bytes::from_static(origin.as_bytes()),
+        }
+    }
+
+    fn prune_to(to: PeerId, origin: &'static str) -> Action {
+        Action::Prune {
+            to,
+            origin: Bytes::from_static(origin.as_bytes()),
+        }
+    }
+
+    /// `sample(client, time)`, but made at `B`.
+    fn sample_of_b(client: &str, time: u64) -> Record {
+        let a = sample(client, time);
+        Record::received(
+            "B",
+            time,
+            a.difference_nanos(),
+            client.as_bytes(),
+            b"+1+1",
+            time.to_string().as_bytes(),
+            (1.0, 1.0),
+        )
     }
 
     fn announced(from: PeerId, client: &str, time: &str) -> Event {
@@ -362,16 +480,22 @@ mod tests {
     }
 
     #[test]
-    fn a_copy_already_held_prunes_its_link_and_later_records_are_only_announced_there() {
+    fn a_copy_already_held_prunes_its_link_for_its_origin_and_later_records_are_only_announced_there(
+    ) {
         let mut r = tree(3);
         let mut a = Vec::new();
         assert!(r.handle(peer(0, sample("c", 5)), T, &mut a));
         assert_eq!(sends(&a), (vec![1, 2], vec![]));
         a.clear();
-        // The same record again, by another path: that path is redundant.
+        // The same record again, by another path: that path is redundant for origin A.
         assert!(!r.handle(peer(1, sample("c", 5)), T, &mut a));
-        assert_eq!(a, [Action::Prune { to: 1 }]);
-        assert!(!r.is_eager(1) && r.is_eager(0) && r.is_eager(2));
+        assert_eq!(a, [prune_to(1, "A")]);
+        assert!(!r.is_eager(b"A", 1) && r.is_eager(b"A", 0) && r.is_eager(b"A", 2));
+        assert_eq!((r.lazy_origins(1), r.lazy_origins(0)), (1, 0));
+        a.clear();
+        // B's records still go whole over it: each origin has its own tree.
+        assert!(r.handle(peer(0, sample_of_b("b", 5)), T, &mut a));
+        assert_eq!(sends(&a), (vec![1, 2], vec![]));
         a.clear();
         // An older record of the client is not a copy: no prune.
         assert!(!r.handle(peer(2, sample("c", 4)), T, &mut a));
@@ -396,8 +520,11 @@ mod tests {
         a.clear();
         r.handle(peer(1, sample("c", 5)), T, &mut a);
         assert!(a.is_empty());
-        assert!(r.is_eager(1));
-        r.handle(Event::Prune { from: 1 }, T, &mut a);
+        assert!(r.is_eager(b"A", 1));
+        r.handle(prune(1, "A"), T, &mut a);
+        // Only for servers of the herd.
+        r.handle(prune(1, "Stranger"), T, &mut a);
+        assert_eq!(r.lazy_origins(1), 1);
         r.handle(peer(0, sample("d", 6)), T, &mut a);
         assert_eq!(sends(&a), (vec![], vec![1]));
     }
@@ -406,7 +533,7 @@ mod tests {
     fn an_announced_version_that_does_not_come_in_time_is_grafted_from_its_announcer() {
         let mut r = tree(2);
         let mut a = Vec::new();
-        r.handle(Event::Prune { from: 1 }, T, &mut a);
+        r.handle(prune(1, "A"), T, &mut a);
         r.handle(announced(1, "c", "5"), T, &mut a);
         assert_eq!(r.missing(), 1);
         for _ in 1..GRAFT_TICKS {
@@ -421,11 +548,12 @@ mod tests {
                 client: Bytes::from_static(b"c")
             }]
         );
-        assert!(r.is_eager(1), "a graft makes the link eager");
         a.clear();
-        // The answer comes: nothing is waited for any more.
+        // The answer comes: nothing is waited for any more, and the link is eager again for
+        // the record's origin (the announcer made it so when it took the graft).
         assert!(r.handle(peer(1, sample("c", 5)), T, &mut a));
         assert_eq!(r.missing(), 0);
+        assert!(r.is_eager(b"A", 1));
         a.clear();
         for _ in 0..3 * GRAFT_TICKS {
             r.handle(Event::Tick, T, &mut a);
@@ -453,7 +581,7 @@ mod tests {
     fn a_graft_turns_the_link_eager_and_sends_the_record_whole() {
         let mut r = tree(2);
         let mut a = Vec::new();
-        r.handle(Event::Prune { from: 1 }, T, &mut a);
+        r.handle(prune(1, "A"), T, &mut a);
         r.handle(peer(0, sample("c", 5)), T, &mut a);
         assert_eq!(sends(&a), (vec![], vec![1]));
         a.clear();
@@ -469,7 +597,33 @@ mod tests {
                 record: sample("c", 5)
             }]
         );
-        assert!(r.is_eager(1));
+        assert!(r.is_eager(b"A", 1));
+    }
+
+    #[test]
+    fn a_copy_from_a_link_already_pruned_prunes_it_again_once_a_tick() {
+        // A PRUNE crossed a GRAFT: the neighbour took the graft last and sends whole.
+        let mut r = tree(2);
+        let mut a = Vec::new();
+        r.handle(peer(0, sample("c", 5)), T, &mut a);
+        r.handle(peer(1, sample("c", 5)), T, &mut a);
+        a.clear();
+        r.handle(peer(0, sample("d", 5)), T, &mut a);
+        r.handle(peer(1, sample("d", 5)), T, &mut a);
+        r.handle(peer(0, sample("e", 5)), T, &mut a);
+        r.handle(peer(1, sample("e", 5)), T, &mut a);
+        let prunes = |a: &[Action]| {
+            a.iter()
+                .filter(|x| matches!(x, Action::Prune { .. }))
+                .count()
+        };
+        assert_eq!(prunes(&a), 0, "not twice in the tick of the first");
+        r.handle(Event::Tick, T, &mut a);
+        r.handle(peer(0, sample("f", 5)), T, &mut a);
+        r.handle(peer(1, sample("f", 5)), T, &mut a);
+        r.handle(peer(0, sample("g", 5)), T, &mut a);
+        r.handle(peer(1, sample("g", 5)), T, &mut a);
+        assert_eq!(prunes(&a), 1, "{a:?}");
     }
 
     #[test]
@@ -518,9 +672,9 @@ mod tests {
     fn a_link_coming_up_is_eager_again() {
         let mut r = tree(1);
         let mut a = Vec::new();
-        r.handle(Event::Prune { from: 0 }, T, &mut a);
-        assert!(!r.is_eager(0));
+        r.handle(prune(0, "A"), T, &mut a);
+        assert!(!r.is_eager(b"A", 0));
         r.handle(Event::LinkUp(0), T, &mut a);
-        assert!(r.is_eager(0));
+        assert!(r.is_eager(b"A", 0));
     }
 }

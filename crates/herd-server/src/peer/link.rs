@@ -417,14 +417,15 @@ async fn session(
     let reader = async {
         let mut framer = LineFramer::new(PEER_MAX_LINE);
         let mut held = node.held_forwards();
-        // The records of a read, taken by the replica together (see `Node::apply_records`).
+        // The records and announcements of a read, taken by the replica together (see
+        // `Node::apply_records`).
         let mut records = Vec::new();
         loop {
             while let Some(frame) = framer.next_frame(&mut buf, false) {
                 let event = match frame {
                     Frame::Line(line) => match receive(node, link, &line) {
-                        Some(Event::Peer { record, .. }) => {
-                            records.push(record);
+                        Some(event @ (Event::Peer { .. } | Event::Announced { .. })) => {
+                            records.push(event);
                             continue;
                         }
                         Some(event) => event,
@@ -495,12 +496,12 @@ fn flush(link: &PeerLink) -> std::io::Result<bool> {
     }
 }
 
-/// Hands the replica the `records` gathered from `link`, then `event`, unless the records
-/// got the link cut. Returns why the link was cut, if it was.
+/// Hands the replica the `records` (and announcements) gathered from `link`, then `event`,
+/// unless they got the link cut. Returns why the link was cut, if it was.
 async fn take_in(
     node: &Node,
     link: &PeerLink,
-    records: &mut Vec<Record>,
+    records: &mut Vec<Event>,
     event: Option<Event>,
     held: &mut HeldForwards,
 ) -> Option<String> {
@@ -536,7 +537,7 @@ fn receive(node: &Node, link: &PeerLink, line: &[u8]) -> Option<Event> {
             gone,
         },
         Ok(PeerLine::Graft(client)) => Event::Graft { from, client },
-        Ok(PeerLine::Prune) => Event::Prune { from },
+        Ok(PeerLine::Prune(origin)) => Event::Prune { from, origin },
         Ok(PeerLine::Watermarks(marks)) => Event::Watermarks { from, marks },
         Ok(PeerLine::CaughtUp(marks)) => {
             // A neighbour says this once per link-up; one that says it in a loop is not
