@@ -193,13 +193,31 @@ impl PeerLink {
         }
     }
 
-    /// Sends a control line (with its `\n`) if a connection is up; it goes before queued
-    /// records. Dropped when the link is down: control lines only make sense on a live link.
+    /// Sends control lines (each with its `\n`) if a connection is up: straight into the
+    /// socket when the link is idle (announcements go this way at the rate of records), else
+    /// before queued records. Dropped when the link is down: control lines only make sense on
+    /// a live link.
     pub fn send_line(&self, line: &[u8]) {
-        if let Some(w) = self.wire.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        let mut wire = self.wire.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = wire.as_mut() else {
+            return;
+        };
+        if w.pending.is_empty() && self.outbox.is_empty() {
+            match w.half.try_write(line) {
+                Ok(n) if n == line.len() => {
+                    if !matches!(w.half.try_flush(), Ok(true)) {
+                        self.outbox.wake();
+                    }
+                    return;
+                }
+                // What did not go out must go next, before anything else.
+                Ok(n) => w.pending.extend_from_slice(&line[n..]),
+                Err(_) => w.pending.extend_from_slice(line),
+            }
+        } else {
             w.pending.extend_from_slice(line);
-            self.outbox.wake();
         }
+        self.outbox.wake();
     }
 
     /// Queues what the neighbour lacks, then `done` (the `CAUGHT` line), replacing any
