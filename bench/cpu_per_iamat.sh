@@ -9,6 +9,7 @@
 #                                                    # /metrics scraped every second and one
 #                                                    # /events subscriber during the load
 #                                                    # (HTTP_EVENTS=0: no subscriber)
+#   bash bench/cpu_per_iamat.sh herd BIN tree:BIN    # the second herd with broadcast = "tree"
 #
 # Each BIN is a `herd` binary serving the servers; the load tool is this checkout's release
 # build (`cargo build --release` first). For each run it prints the throughput and the servers' user+system CPU (from
@@ -44,11 +45,12 @@ wait_listen() {
 
 # run BIN PORT: one measured run.
 run() {
-    local bin=$1 base=$2 dir names neighbours i http=0 watchers=()
-    if [[ $bin == http:* ]]; then
-        bin=${bin#http:}
-        http=1
-    fi
+    local bin=$1 base=$2 dir names neighbours i http=0 watchers=() broadcast=flood label=$1
+    while [[ $bin == http:* || $bin == tree:* ]]; do
+        [[ $bin == http:* ]] && http=1
+        [[ $bin == tree:* ]] && broadcast=tree
+        bin=${bin#*:}
+    done
     dir=$(mktemp -d "$WORK/run.XXXX")
     if [[ $MODE == solo ]]; then
         names=(Solo)
@@ -59,7 +61,7 @@ run() {
             '"Bona", "Jaquez"' '"Campbell", "Clark"')
     fi
     {
-        printf '[storage]\ndir = "%s/data"\n[herd]\nsecret_env = "HERD_SECRET"\n' "$dir"
+        printf '[storage]\ndir = "%s/data"\n[herd]\nsecret_env = "HERD_SECRET"\nbroadcast = "%s"\n' "$dir" "$broadcast"
         for i in "${!names[@]}"; do
             printf '\n[[servers]]\nname = "%s"\nlisten = "127.0.0.1:%s"\nneighbours = [%s]\n' \
                 "${names[$i]}" $((base + i)) "${neighbours[$i]}"
@@ -93,7 +95,7 @@ run() {
     for pid in "${watchers[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
     ok=$(jq -r .ok <<<"$out")
     local line
-    line=$(printf '%-40s %10.0f IAMAT/s' "$( ((http)) && echo "http:")$(basename "$bin")" "$(jq -r .throughput <<<"$out")")
+    line=$(printf '%-40s %10.0f IAMAT/s' "${label%"$bin"}$(basename "$bin")" "$(jq -r .throughput <<<"$out")")
     for i in "${!names[@]}"; do
         local d=$((after[i] - before[i]))
         total=$((total + d))
