@@ -520,7 +520,7 @@ impl Replica {
                 false
             }
             Event::Prune { from, origin } => {
-                self.pruned(from, &origin);
+                self.pruned(from, &origin, now_nanos, actions);
                 false
             }
             Event::Tick => {

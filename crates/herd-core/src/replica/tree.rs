@@ -340,13 +340,23 @@ impl Replica {
     }
 
     /// Neighbour `from` found this server a redundant path for `origin`'s records: they go
-    /// to it as announcements from now on.
-    pub(super) fn pruned(&mut self, from: PeerId, origin: &[u8]) {
+    /// to it as announcements from now on. A `PRUNE` of an origin that is not a server of the
+    /// herd is not trusted (counted like a mark of one: see [`super::trust`]).
+    pub(super) fn pruned(
+        &mut self,
+        from: PeerId,
+        origin: &[u8],
+        now_nanos: i128,
+        actions: &mut Vec<Action>,
+    ) {
         if self
             .herd
             .contains(std::str::from_utf8(origin).unwrap_or(""))
         {
             self.tree.set_eager(origin, from, false);
+        } else {
+            self.refusals.untrusted.count(super::Refusal::UnknownOrigin);
+            self.distrust(from, now_nanos, actions);
         }
     }
 
@@ -522,9 +532,10 @@ mod tests {
         assert!(a.is_empty());
         assert!(r.is_eager(b"A", 1));
         r.handle(prune(1, "A"), T, &mut a);
-        // Only for servers of the herd.
+        // Only for servers of the herd: another is a line not trusted.
         r.handle(prune(1, "Stranger"), T, &mut a);
         assert_eq!(r.lazy_origins(1), 1);
+        assert_eq!(r.refusals().untrusted.total(), 1);
         r.handle(peer(0, sample("d", 6)), T, &mut a);
         assert_eq!(sends(&a), (vec![], vec![1]));
     }
