@@ -51,7 +51,7 @@ impl Default for StorageConfig {
             dir: PathBuf::from("herd-data"),
             fsync: FsyncPolicy::Batch,
             forget_after: None,
-            log_queue_bytes: 8 * 1024 * 1024,
+            log_queue_bytes: 64 * 1024 * 1024,
             log_max_bytes: 64 * 1024 * 1024,
             log_keep: 3,
         }

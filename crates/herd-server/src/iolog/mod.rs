@@ -62,7 +62,7 @@ pub struct LogLimits {
 }
 
 impl Default for LogLimits {
-    /// The `[storage]` defaults: 8 MiB of queue, 64 MiB files, 3 rotated files.
+    /// The `[storage]` defaults: 64 MiB of queue, 64 MiB files, 3 rotated files.
     fn default() -> Self {
         LogLimits::from(&StorageConfig::default())
     }
