@@ -26,13 +26,18 @@ fn lazy_origins(server: &herd_server::server::Running) -> usize {
         .sum()
 }
 
-/// Records sent whole over the links of the running servers so far.
-fn records_sent(herd: &TestHerd) -> u64 {
+/// `count` of every link of the running servers, summed.
+fn links_total(herd: &TestHerd, count: impl Fn(&herd_server::stats::LinkStats) -> u64) -> u64 {
     herd.servers
         .iter()
         .flat_map(|s| s.node.stats.links.iter())
-        .map(|l| l.sent.load(Relaxed))
+        .map(count)
         .sum()
+}
+
+/// Records sent whole over the links of the running servers so far.
+fn records_sent(herd: &TestHerd) -> u64 {
+    links_total(herd, |l| l.sent.load(Relaxed))
 }
 
 /// Sends `count` IAMATs of new clients (`{tag}{i}`), one connection per server in turn with
@@ -73,12 +78,7 @@ async fn a_tree_sends_each_record_about_once_per_server_where_flooding_sends_it_
     let (flood, herd) = copies_per_update("", 200).await;
     // Every record wins once at each server: 4 copies from its origin, 3 from each other.
     assert_eq!(flood, 16.0, "flooding sends 2E - (N - 1)");
-    let announced: u64 = herd
-        .servers
-        .iter()
-        .flat_map(|s| s.node.stats.links.iter())
-        .map(|l| l.announced.load(Relaxed))
-        .sum();
+    let announced = links_total(&herd, |l| l.announced.load(Relaxed));
     assert_eq!(announced, 0, "a flooding herd announces nothing");
     herd.stop().await;
 
@@ -89,12 +89,7 @@ async fn a_tree_sends_each_record_about_once_per_server_where_flooding_sends_it_
         "the tree sends {tree} copies per update, flooding 16, the least 4"
     );
     let lazy: usize = herd.servers.iter().map(lazy_origins).sum();
-    let announced: u64 = herd
-        .servers
-        .iter()
-        .flat_map(|s| s.node.stats.links.iter())
-        .map(|l| l.announced.load(Relaxed))
-        .sum();
+    let announced = links_total(&herd, |l| l.announced.load(Relaxed));
     assert!(
         lazy > 0 && announced > 0,
         "{lazy} (link, origin) pairs lazy, {announced} announced"
