@@ -7,7 +7,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use support::herd::{ask, DEADLINE, TOPOLOGY_2023};
 use support::procs::{config_check, free_addr, http, ProcHerd};
 
@@ -150,6 +150,13 @@ async fn the_api_and_the_metrics_tell_what_the_herd_holds() {
     assert_eq!(status["commands"]["IAMAT"], 3);
     assert_eq!(status["commands"]["WHATSAT"], 1);
     assert_eq!(status["commands"]["invalid"], 1);
+    // A flooding herd: every link carries records whole, nothing is only announced.
+    for link in status["neighbours"].as_array().unwrap() {
+        assert_eq!(
+            (&link["announced"], &link["lazy_origins"]),
+            (&json!(0), &json!(0))
+        );
+    }
     let herd_view = get_json(&format!("{bailey}/api/herd")).await;
     let answering = herd_view["servers"]
         .as_array()
@@ -166,6 +173,14 @@ async fn the_api_and_the_metrics_tell_what_the_herd_holds() {
     assert_eq!(sample(&metrics, "herd_invalid_lines_total"), Some(1.0));
     assert_eq!(sample(&metrics, "herd_clients"), Some(3.0));
     assert_eq!(sample(&metrics, "herd_link_up{peer=\"Bona\"}"), Some(1.0));
+    assert_eq!(
+        sample(&metrics, "herd_link_lazy_origins{peer=\"Bona\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&metrics, "herd_flood_announced_total{peer=\"Bona\"}"),
+        Some(0.0)
+    );
     assert_eq!(
         sample(&metrics, "herd_flood_sent_total{peer=\"Bona\"}"),
         Some(3.0)

@@ -86,6 +86,8 @@ pub fn status_json(state: &HttpState, node: &Node) -> Value {
                 "lag_seconds": stats.lag_seconds(),
                 "sent": stats.sent.load(std::sync::atomic::Ordering::Relaxed),
                 "received": stats.received.load(std::sync::atomic::Ordering::Relaxed),
+                "announced": stats.announced.load(std::sync::atomic::Ordering::Relaxed),
+                "lazy_origins": node.lazy_origins(link.id),
                 "outbox_bytes": link.outbox.bytes(),
             })
         })
