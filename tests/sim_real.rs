@@ -259,30 +259,27 @@ fn random_run(sim: &mut Sim) -> futures::future::BoxFuture<'_, Result<(), Failur
     })
 }
 
-#[test]
-fn random_faults_fsync_always() {
+/// The random steps, then the end, for every seed from `first`, with 5 clients.
+fn random_faults(name: &'static str, fsync: &'static str, broadcast: &'static str, first: u64) {
     let scenario = Scenario {
-        name: "random_faults_fsync_always",
-        fsync: "always",
+        name,
+        fsync,
         clients: 5,
-        broadcast: "flood",
+        broadcast,
     };
-    for seed in seeds(1, DEFAULT_SEEDS) {
+    for seed in seeds(first, DEFAULT_SEEDS) {
         run_seed(scenario, seed, random_run);
     }
 }
 
 #[test]
+fn random_faults_fsync_always() {
+    random_faults("random_faults_fsync_always", "always", "flood", 1);
+}
+
+#[test]
 fn random_faults_fsync_never() {
-    let scenario = Scenario {
-        name: "random_faults_fsync_never",
-        fsync: "never",
-        clients: 5,
-        broadcast: "flood",
-    };
-    for seed in seeds(1001, DEFAULT_SEEDS) {
-        run_seed(scenario, seed, random_run);
-    }
+    random_faults("random_faults_fsync_never", "never", "flood", 1001);
 }
 
 /// The random faults with `broadcast = "tree"`: records go whole along a spanning tree and
@@ -290,15 +287,7 @@ fn random_faults_fsync_never() {
 /// only the grafts (and catch-up) bring the records across. Every check is the flood's.
 #[test]
 fn random_faults_tree() {
-    let scenario = Scenario {
-        name: "random_faults_tree",
-        fsync: "never",
-        clients: 5,
-        broadcast: "tree",
-    };
-    for seed in seeds(4001, DEFAULT_SEEDS) {
-        run_seed(scenario, seed, random_run);
-    }
+    random_faults("random_faults_tree", "never", "tree", 4001);
 }
 
 /// The rounds of [`race1_wm_during_numbering`]: each crashes a server T and restarts it on its
